@@ -1,0 +1,223 @@
+// vma: what is at this address? The command-line front end over core/.
+//
+//   vma whereis [--pid PID | --maps FILE] [--json] ADDR...
+//   vma map     [--pid PID | --maps FILE] [--json] [--kind K] [--gaps]
+//   vma kinds
+//
+// Exit status: 0 on success (an unmapped address is an answer), 2 on usage
+// errors and bad input, with one line on stderr that names the pid or file,
+// the line and the field.
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+
+#include "annotation.h"
+#include "proc_source.h"
+#include "region_source.h"
+#include "render.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+constexpr const char* kUsage =
+    "usage: vma <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  whereis [--pid PID | --maps FILE] [--json] ADDR...   annotate addresses\n"
+    "  map     [--pid PID | --maps FILE] [--json] [--kind K] [--gaps]\n"
+    "                                                     the classified map\n"
+    "  kinds                                              list the region kinds\n"
+    "\n"
+    "ADDR is 0x-prefixed hex or decimal. --core FILE is reserved for core files.\n"
+    "Run `vma <command> --help` for the options of one command.\n";
+
+struct UsageError {
+  std::string message;
+};
+
+[[noreturn]] void fail(const std::string& msg) {
+  std::fprintf(stderr, "vma: %s\n", msg.c_str());
+  std::exit(kExitUsage);
+}
+
+po::options_description source_options() {
+  po::options_description d("source (one of)");
+  d.add_options()
+      ("pid,p", po::value<int>(), "a live process")
+      ("maps,m", po::value<std::string>(), "a saved /proc/PID/maps or smaps file")
+      ("core", po::value<std::string>(), "a core file (reserved: not yet supported)")
+      ("arch", po::value<std::string>(), "target architecture: x86_64, x86_64-la57, aarch64, aarch64-52 "
+                                         "(default: this machine)");
+  return d;
+}
+
+po::options_description output_options() {
+  po::options_description d("output");
+  d.add_options()
+      ("json,j", po::bool_switch(), "JSON instead of text")
+      ("color", po::value<std::string>()->default_value("auto"), "auto, always or never")
+      ("help,h", po::bool_switch(), "this help");
+  return d;
+}
+
+vma::TextStyle style_from(const po::variables_map& vm) {
+  std::string c = vm["color"].as<std::string>();
+  if (c == "always") return {true};
+  if (c == "never") return {false};
+  if (c != "auto") fail(fmt::format("--color: expected auto, always or never, not \"{}\"", c));
+  return {isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr};
+}
+
+std::unique_ptr<vma::RegionSource> open_source(const po::variables_map& vm, bool full_map) {
+  int n = static_cast<int>(vm.count("pid") + vm.count("maps") + vm.count("core"));
+  if (n == 0) fail("no source: give --pid PID or --maps FILE");
+  if (n > 1) fail("give only one of --pid, --maps and --core");
+  vma::Target target = vma::Target::host();
+  if (vm.count("arch")) {
+    auto t = vma::Target::parse(vm["arch"].as<std::string>());
+    if (!t) fail(t.error().message);
+    target = *t;
+  }
+  if (vm.count("core")) fail(fmt::format("{}: core files are not supported yet", vm["core"].as<std::string>()));
+  if (vm.count("maps")) {
+    auto src = vma::open_maps_file(vm["maps"].as<std::string>(), target);
+    if (!src) fail(src.error().message);
+    return std::move(src).value();
+  }
+  vma::ProcOptions opts;
+  opts.scan_guard_pages = full_map;
+  auto src = vma::ProcSource::open(vm["pid"].as<int>(), opts);
+  if (!src) fail(src.error().message);
+  return std::move(src).value();
+}
+
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& visible,
+                        const po::options_description& all, const po::positional_options_description* pos,
+                        const char* usage_line) {
+  po::variables_map vm;
+  try {
+    po::command_line_parser p(args);
+    p.options(all);
+    if (pos) p.positional(*pos);
+    po::store(p.run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fail(fmt::format("{} (see `{} --help`)", e.what(), usage_line));
+  }
+  if (vm["help"].as<bool>()) {
+    std::cout << "usage: " << usage_line << "\n\n" << visible;
+    std::exit(0);
+  }
+  return vm;
+}
+
+int cmd_whereis(const std::vector<std::string>& args) {
+  po::options_description visible;
+  visible.add(source_options()).add(output_options());
+  po::options_description all = visible;
+  all.add_options()("addr", po::value<std::vector<std::string>>(), "addresses");
+  po::positional_options_description pos;
+  pos.add("addr", -1);
+  auto vm = parse(args, visible, all, &pos, "vma whereis [--pid PID | --maps FILE] [--json] ADDR...");
+  if (!vm.count("addr")) fail("whereis: no address given");
+  std::vector<vma::Addr> addrs;
+  for (const std::string& s : vm["addr"].as<std::vector<std::string>>()) {
+    std::string why;
+    auto a = vma::parse_address(s, &why);
+    if (!a) fail(why);
+    addrs.push_back(*a);
+  }
+  auto style = style_from(vm);
+  auto src = open_source(vm, false);
+  vma::ElfCache cache;
+  std::vector<vma::Annotation> out;
+  for (vma::Addr a : addrs) {
+    auto an = vma::whereis(*src, a, cache);
+    if (!an) fail(an.error().message);
+    out.push_back(std::move(an).value());
+  }
+  if (vm["json"].as<bool>()) std::cout << vma::whereis_json(out).dump(2) << "\n";
+  else std::cout << vma::whereis_text(out, style);
+  return 0;
+}
+
+int cmd_map(const std::vector<std::string>& args) {
+  po::options_description visible;
+  visible.add(source_options()).add(output_options());
+  po::options_description filt("filter");
+  filt.add_options()
+      ("kind,k", po::value<std::string>(), "only regions of this kind (see `vma kinds`)")
+      ("gaps,g", po::bool_switch(), "show the unmapped gaps between regions")
+      ("smaps", po::bool_switch(), "read smaps for VmFlags (slower)")
+      ("no-guard-scan", po::bool_switch(), "do not look for MADV_GUARD_INSTALL pages in pagemap");
+  visible.add(filt);
+  auto vm = parse(args, visible, visible, nullptr, "vma map [--pid PID | --maps FILE] [--json] [--kind K] [--gaps]");
+  vma::MapFilter filter;
+  filter.gaps = vm["gaps"].as<bool>();
+  if (vm.count("kind")) {
+    auto k = vma::parse_region_kind(vm["kind"].as<std::string>());
+    if (!k) fail(fmt::format("--kind: unknown kind \"{}\" (see `vma kinds`)", vm["kind"].as<std::string>()));
+    filter.kind = *k;
+  }
+  auto style = style_from(vm);
+  std::unique_ptr<vma::RegionSource> src;
+  if (vm.count("pid") && !vm.count("maps") && !vm.count("core")) {
+    vma::ProcOptions opts;
+    opts.read_smaps = vm["smaps"].as<bool>();
+    opts.scan_guard_pages = !vm["no-guard-scan"].as<bool>();
+    auto p = vma::ProcSource::open(vm["pid"].as<int>(), opts);
+    if (!p) fail(p.error().message);
+    src = std::move(p).value();
+  } else {
+    src = open_source(vm, true);
+  }
+  auto snap = src->snapshot();
+  if (!snap) fail(snap.error().message);
+  vma::ElfCache cache;
+  auto map = vma::AddressMap::build(std::move(snap).value(), cache);
+  if (vm["json"].as<bool>()) std::cout << vma::map_json(map, filter).dump(2) << "\n";
+  else std::cout << vma::map_text(map, filter, style);
+  return 0;
+}
+
+int cmd_kinds(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] != "--help" && args[0] != "-h") fail(fmt::format("kinds: unexpected argument \"{}\"", args[0]));
+  std::cout << vma::legend_text({isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr});
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return kExitUsage;
+  }
+  std::string cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (cmd == "--version") {
+    std::puts("vma 0.1.0");
+    return 0;
+  }
+  if (cmd == "whereis") return cmd_whereis(args);
+  if (cmd == "map") return cmd_map(args);
+  if (cmd == "kinds") return cmd_kinds(args);
+  fail(fmt::format("unknown command \"{}\" (expected whereis, map or kinds)", cmd));
+}

@@ -1,0 +1,65 @@
+#pragma once
+/// \file
+/// A classified address space: every VMA of a Snapshot with its kind, and
+/// lookups by address in O(log n).
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "elf_image.h"
+#include "region_kind.h"
+#include "snapshot.h"
+
+namespace vma {
+
+/// An ELF image a region belongs to.
+struct ImageRef {
+  std::string path;                         ///< as the target names it
+  std::shared_ptr<const ElfImage> elf;      ///< null when the file could not be read
+  Addr load_bias = 0;                       ///< runtime address - link-time address
+  bool bias_known = false;
+};
+
+/// One VMA with its kind.
+struct Region {
+  Mapping mapping;
+  RegionKind kind = RegionKind::anon;
+  std::optional<int> tid;         ///< for thread stacks (and the main stack)
+  /// What made the decision or a detail a user wants: "glibc arena heap,
+  /// reserved tail", "guard below thread 1234's stack", "no ELF file: by
+  /// permissions". Empty when the kind says it all.
+  std::string note;
+  std::optional<ImageRef> image;  ///< for text, rodata, relro, data, bss
+};
+
+/// Neighbour of an address in a gap.
+struct Neighbour {
+  const Region* region = nullptr;
+  std::uint64_t distance = 0;  ///< bytes from the region's end to the address (below), or from the address to its start (above)
+};
+
+class AddressMap {
+ public:
+  /// Classifies every mapping of `s`. Parsed ELF files are kept in `elf_cache`.
+  static AddressMap build(Snapshot s, ElfCache& elf_cache);
+
+  const std::vector<Region>& regions() const { return regions_; }
+  const Snapshot& snapshot() const { return snapshot_; }
+  const Target& target() const { return snapshot_.target; }
+
+  /// The region containing `a`, or nullptr.
+  const Region* find(Addr a) const;
+  /// The nearest regions wholly below and wholly above `a`.
+  Neighbour below(Addr a) const;
+  Neighbour above(Addr a) const;
+  /// The MADV_GUARD_INSTALL range containing `a`, if any.
+  std::optional<AddressRange> guard_page(Addr a) const;
+
+ private:
+  Snapshot snapshot_;
+  std::vector<Region> regions_;
+};
+
+}  // namespace vma

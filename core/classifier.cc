@@ -1,0 +1,302 @@
+#include "classifier.h"
+
+#include <elf.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace vma {
+
+namespace {
+
+/// glibc's HEAP_MAX_SIZE on 64-bit targets (2 * DEFAULT_MMAP_THRESHOLD_MAX,
+/// malloc/arena.c): each non-main arena heap is a 64 MiB-aligned, 64 MiB
+/// reservation, mapped PROT_NONE and made rw as it grows.
+constexpr Addr kArenaHeapSize = 64ull << 20;
+
+Addr page_down(Addr a, Addr ps) { return a & ~(ps - 1); }
+Addr page_up(Addr a, Addr ps) { return (a + ps - 1) & ~(ps - 1); }
+
+bool contiguous(const Mapping& lo, const Mapping& hi) { return lo.range.end == hi.range.start; }
+bool private_anon(const Mapping& m) { return m.is_private() && m.is_anonymous(); }
+
+class Classifier {
+ public:
+  Classifier(const Snapshot& s, ElfCache& cache) : s_(s), m_(s.mappings), cache_(cache), ps_(s.target.page_size) {
+    out_.resize(m_.size());
+    for (std::size_t i = 0; i < m_.size(); ++i) out_[i].mapping = m_[i];
+  }
+
+  std::vector<Region> run() {
+    std::vector<bool> done(m_.size(), false);
+    // Pass 1: names, shared memory and files. Pass 2: accessible anonymous
+    // memory (bss needs the file VMA below it). Pass 3: PROT_NONE anonymous
+    // memory (a guard needs the stack above it, an arena tail the heap below).
+    for (std::size_t i = 0; i < m_.size(); ++i) done[i] = by_name_or_file(i);
+    for (std::size_t i = 0; i < m_.size(); ++i)
+      if (!done[i] && !is_prot_none(m_[i].perms)) anon_accessible(i), done[i] = true;
+    for (std::size_t i = 0; i < m_.size(); ++i)
+      if (!done[i]) anon_prot_none(i);
+    return std::move(out_);
+  }
+
+ private:
+  void set(std::size_t i, RegionKind k, std::string note = {}) {
+    out_[i].kind = k;
+    out_[i].note = std::move(note);
+  }
+
+  bool by_name_or_file(std::size_t i) {
+    const Mapping& m = m_[i];
+    const std::string& n = m.name;
+    if (m.is_pseudo()) {
+      if (n == "[heap]") return set(i, RegionKind::heap, "brk heap"), true;
+      if (n == "[stack]") {
+        set(i, RegionKind::stack);
+        out_[i].tid = s_.main_tid;
+        return true;
+      }
+      if (n.starts_with("[stack:")) {  // kernels before 4.5 named thread stacks
+        set(i, RegionKind::thread_stack);
+        out_[i].tid = std::atoi(n.c_str() + 7);
+        return true;
+      }
+      if (n == "[vdso]") return set(i, RegionKind::vdso), true;
+      if (n == "[vvar]" || n == "[vvar_vclock]") return set(i, RegionKind::vvar), true;
+      if (n == "[vsyscall]") return set(i, RegionKind::vsyscall, vsyscall_mode_note(m)), true;
+      if (n.starts_with("[anon_shmem:")) return set(i, RegionKind::shared, "named shared anonymous memory"), true;
+      if (n == "[uprobes]") return set(i, RegionKind::anon, "uprobes execute-out-of-line area"), true;
+      if (!n.starts_with("[anon:")) return set(i, RegionKind::anon, fmt::format("kernel-named area {}", n)), true;
+      return false;  // [anon:NAME] is anonymous memory with a name: the anon rules apply
+    }
+    if (m.is_shared()) {
+      std::string note;
+      if (n.starts_with("/memfd:")) note = "memfd";
+      else if (n.starts_with("/SYSV")) note = "System V shared memory";
+      else if (n.starts_with("/dev/zero")) note = "shared anonymous memory";
+      else if (n.starts_with("/dev/shm/")) note = "POSIX shared memory";
+      else if (m.is_file()) note = "shared file mapping";
+      set(i, RegionKind::shared, note);
+      return true;
+    }
+    if (m.is_file()) {
+      classify_file(i);
+      return true;
+    }
+    return false;
+  }
+
+  static std::string vsyscall_mode_note(const Mapping& m) {
+    if (has(m.perms, Perms::read)) return "vsyscall=emulate: readable, calls emulated";
+    if (has(m.perms, Perms::exec)) return "vsyscall=xonly: calls emulated, reads fault";
+    return {};
+  }
+
+  std::shared_ptr<const ElfImage> elf_for(const Mapping& m) {
+    auto path = s_.files->host_path(m);
+    if (!path) return nullptr;
+    auto elf = cache_.get(*path);
+    if (!elf || elf->loads().empty() || (elf->type() != ET_EXEC && elf->type() != ET_DYN)) return nullptr;
+    return elf;
+  }
+
+  void classify_file(std::size_t i) {
+    const Mapping& m = m_[i];
+    auto elf = elf_for(m);
+    if (elf) {
+      if (is_prot_none(m.perms)) {
+        set(i, RegionKind::file, "PROT_NONE hole between the segments of an ELF image");
+        return;
+      }
+      if (classify_image_segment(i, elf)) return;
+      set(i, RegionKind::file, "ELF file mapped outside its segments");
+      return;
+    }
+    if (m.is_file() && looks_like_image(i)) {
+      const char* why = "by permissions: the ELF file is not readable here";
+      ImageRef ref{std::string(m.file_path()), nullptr, 0, false};
+      out_[i].image = ref;
+      if (has(m.perms, Perms::exec)) return set(i, RegionKind::text, why);
+      if (has(m.perms, Perms::write)) return set(i, RegionKind::data, why);
+      if (is_prot_none(m.perms)) {
+        out_[i].image.reset();
+        return set(i, RegionKind::file, "PROT_NONE hole between the segments of an ELF image");
+      }
+      if (i + 1 < m_.size() && contiguous(m, m_[i + 1]) && m_[i + 1].name == m.name &&
+          has(m_[i + 1].perms, Perms::write))
+        return set(i, RegionKind::relro, why);
+      return set(i, RegionKind::rodata, why);
+    }
+    set(i, RegionKind::file);
+  }
+
+  /// Without the ELF file: an image maps one file several times, one of them
+  /// executable; a plain mmap of a file does not.
+  bool looks_like_image(std::size_t i) const {
+    const Mapping& m = m_[i];
+    for (std::size_t j = i >= 4 ? i - 4 : 0; j < m_.size() && j <= i + 4; ++j)
+      if (m_[j].name == m.name && has(m_[j].perms, Perms::exec) && m_[j].is_private()) return true;
+    return false;
+  }
+
+  /// The segments a VMA can map: by file offset (page-rounded) and size,
+  /// each with the load bias it implies.
+  struct Candidate {
+    const ElfSegment* seg;
+    Addr bias;
+  };
+  std::vector<Candidate> candidates(const Mapping& m, const ElfImage& elf) const {
+    std::vector<Candidate> out;
+    for (const ElfSegment& seg : elf.loads()) {
+      Addr lo = page_down(seg.offset, ps_);
+      Addr hi = std::max(seg.offset + seg.filesz, lo + ps_);
+      if (m.offset < lo || m.offset >= hi) continue;
+      Addr bias = m.range.start - (page_down(seg.vaddr, ps_) + (m.offset - lo));
+      if (m.range.end > bias + page_up(seg.vaddr + seg.memsz, ps_)) continue;
+      out.push_back({&seg, bias});
+    }
+    return out;
+  }
+
+  /// The image's load bias, from a VMA of the same file nearby whose segment
+  /// is unambiguous: the executable one, the writable one, or offset 0. A
+  /// read-only VMA alone is not enough: the RELRO VMA and the rodata VMA
+  /// before it often map the same file page.
+  std::optional<Addr> image_bias(std::size_t i, const ElfImage& elf) const {
+    const Mapping& m = m_[i];
+    std::size_t lo = i >= 4 ? i - 4 : 0, hi = std::min(m_.size(), i + 5);
+    for (std::size_t j = lo; j < hi; ++j) {
+      const Mapping& n = m_[j];
+      if (n.name != m.name || n.inode != m.inode || n.dev_major != m.dev_major || n.dev_minor != m.dev_minor ||
+          is_prot_none(n.perms) || n.is_shared())
+        continue;
+      bool x = has(n.perms, Perms::exec), w = has(n.perms, Perms::write);
+      std::optional<Addr> found;
+      int count = 0;
+      for (const Candidate& c : candidates(n, elf)) {
+        bool fits = x ? c.seg->x : w ? c.seg->w : (n.offset == 0 && c.seg->offset == 0 && !c.seg->w && !c.seg->x);
+        if (!fits) continue;
+        if (!found || *found != c.bias) ++count;
+        found = c.bias;
+      }
+      if (count == 1) return found;
+    }
+    return std::nullopt;
+  }
+
+  /// Matches the VMA to the PT_LOAD it maps and names it by the segment's
+  /// flags and PT_GNU_RELRO.
+  bool classify_image_segment(std::size_t i, const std::shared_ptr<const ElfImage>& elf) {
+    const Mapping& m = m_[i];
+    bool w = has(m.perms, Perms::write), x = has(m.perms, Perms::exec);
+    auto cands = candidates(m, *elf);
+    if (auto bias = image_bias(i, *elf)) {
+      std::erase_if(cands, [&](const Candidate& c) { return c.bias != *bias; });
+    }
+    // With RELRO and rodata both possible, RELRO needs the range check below;
+    // try it first, since a RELRO VMA never matches an r-- segment's bias.
+    std::stable_sort(cands.begin(), cands.end(),
+                     [](const Candidate& a, const Candidate& b) { return a.seg->w > b.seg->w; });
+    for (const Candidate& c : cands) {
+      const ElfSegment& seg = *c.seg;
+      RegionKind kind;
+      if (x) {
+        if (!seg.x) continue;
+        kind = RegionKind::text;
+      } else if (w) {
+        if (!seg.w) continue;
+        kind = RegionKind::data;
+      } else if (seg.w && elf->relro()) {
+        const ElfSegment& rr = *elf->relro();
+        Addr rs = c.bias + page_down(rr.vaddr, ps_), re = c.bias + page_up(rr.vaddr + rr.memsz, ps_);
+        if (m.range.start < rs || m.range.end > re) continue;
+        kind = RegionKind::relro;
+      } else if (!seg.w && !seg.x) {
+        kind = RegionKind::rodata;
+      } else {
+        continue;
+      }
+      set(i, kind);
+      out_[i].image = ImageRef{std::string(m.file_path()), elf, c.bias, true};
+      return true;
+    }
+    return false;
+  }
+
+  void anon_accessible(std::size_t i) {
+    const Mapping& m = m_[i];
+    std::string name_note = m.name.starts_with("[anon:") ? m.name : std::string{};
+    auto with_name = [&](std::string note) {
+      if (name_note.empty()) return note;
+      return note.empty() ? name_note : note + "; " + name_note;
+    };
+    // glibc non-main arena heap: 64 MiB aligned, rw part plus PROT_NONE tail.
+    if (m.is_private() && m.range.start % kArenaHeapSize == 0) {
+      bool whole = m.range.size() == kArenaHeapSize;
+      bool with_tail = i + 1 < m_.size() && contiguous(m, m_[i + 1]) && private_anon(m_[i + 1]) &&
+                       is_prot_none(m_[i + 1].perms) && m_[i + 1].range.end - m.range.start == kArenaHeapSize;
+      if (whole || with_tail) return set(i, RegionKind::heap, with_name("glibc arena heap"));
+    }
+    for (const ThreadInfo& t : s_.threads) {
+      if (!t.sp || !m.range.contains(*t.sp)) continue;
+      set(i, RegionKind::thread_stack,
+          with_name(s_.main_tid && t.tid == *s_.main_tid ? "the main thread's SP is here (an alternate stack)" : ""));
+      out_[i].tid = t.tid;
+      return;
+    }
+    if (i > 0 && contiguous(m_[i - 1], m) && out_[i - 1].kind == RegionKind::data && out_[i - 1].image) {
+      const ImageRef& img = *out_[i - 1].image;
+      if (img.elf) {
+        for (const ElfSegment& seg : img.elf->loads()) {
+          if (!seg.w || seg.memsz <= seg.filesz) continue;
+          Addr mem_end = img.load_bias + seg.vaddr + seg.memsz;
+          Addr file_end = img.load_bias + seg.vaddr + seg.filesz;
+          if (file_end <= m.range.start && m.range.start < mem_end) {
+            set(i, RegionKind::bss, "of " + img.path);
+            out_[i].image = img;
+            return;
+          }
+        }
+      } else {
+        set(i, RegionKind::bss, "by position: anonymous memory right after an image's data");
+        out_[i].image = img;
+        return;
+      }
+    }
+    // Without a thread list, a thread stack is known by its shape: an rw
+    // area directly above a small PROT_NONE guard (glibc allocatestack.c).
+    if (!s_.threads_known && i > 0 && contiguous(m_[i - 1], m) && private_anon(m_[i - 1]) &&
+        is_prot_none(m_[i - 1].perms) && m_[i - 1].range.size() <= (1u << 20) && m.range.size() >= (16u << 10) &&
+        has(m.perms, Perms::read | Perms::write) && !has(m.perms, Perms::exec))
+      return set(i, RegionKind::thread_stack, with_name("inferred from its shape (rw above a guard); thread unknown"));
+    set(i, RegionKind::anon, name_note);
+  }
+
+  void anon_prot_none(std::size_t i) {
+    const Mapping& m = m_[i];
+    if (i > 0 && contiguous(m_[i - 1], m) && out_[i - 1].kind == RegionKind::heap &&
+        m_[i - 1].range.start % kArenaHeapSize == 0 && m.range.end - m_[i - 1].range.start == kArenaHeapSize)
+      return set(i, RegionKind::heap, "glibc arena heap: reserved, not yet usable (PROT_NONE)");
+    if (i + 1 < m_.size() && contiguous(m, m_[i + 1])) {
+      const Region& up = out_[i + 1];
+      if (up.kind == RegionKind::thread_stack)
+        return set(i, RegionKind::guard,
+                   up.tid ? fmt::format("guard below thread {}'s stack", *up.tid) : "guard below a thread stack");
+      if (up.kind == RegionKind::stack) return set(i, RegionKind::guard, "guard below the main stack");
+    }
+    set(i, RegionKind::guard, m.name.starts_with("[anon:") ? "PROT_NONE; " + m.name : "PROT_NONE");
+  }
+
+  const Snapshot& s_;
+  const std::vector<Mapping>& m_;
+  ElfCache& cache_;
+  Addr ps_;
+  std::vector<Region> out_;
+};
+
+}  // namespace
+
+std::vector<Region> classify(const Snapshot& s, ElfCache& elf_cache) { return Classifier(s, elf_cache).run(); }
+
+}  // namespace vma

@@ -1,0 +1,152 @@
+#include "maps_parser.h"
+
+#include <charconv>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace vma {
+
+namespace {
+
+/// Field numbers, as used in messages: 1-based columns of a maps line.
+enum Field { kRange = 1, kPerms, kOffset, kDev, kInode, kPath };
+
+Error field_error(Field f, std::string msg) { return Error{fmt::format("{} (field {})", msg, static_cast<int>(f))}; }
+
+/// Parses a whole token as an unsigned number. Empty, non-digit and
+/// overflowing tokens fail; `what` names the field in the message.
+Result<std::uint64_t> parse_number(std::string_view tok, int base, Field f, std::string_view what) {
+  std::uint64_t v = 0;
+  if (tok.empty()) return field_error(f, fmt::format("missing {}", what));
+  auto [p, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v, base);
+  if (ec == std::errc::result_out_of_range)
+    return field_error(f, fmt::format("{} \"{}\" overflows 64 bits", what, tok));
+  if (ec != std::errc() || p != tok.data() + tok.size())
+    return field_error(f, fmt::format("bad {} \"{}\"", what, tok));
+  return v;
+}
+
+/// Splits off the token before the next space; `rest` starts after that space.
+std::string_view next_token(std::string_view& rest) {
+  auto sp = rest.find(' ');
+  std::string_view tok = rest.substr(0, sp);
+  rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+  return tok;
+}
+
+/// The kernel escapes only '\n' in names, as "\012" (seq_file_path(m, file, "\n")).
+std::string decode_name(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && s.substr(i, 4) == "\\012") {
+      out.push_back('\n');
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+bool is_property_line(std::string_view line) {
+  auto sp = line.find_first_of(" \t");
+  std::string_view first = line.substr(0, sp);
+  return !first.empty() && first.back() == ':';
+}
+
+}  // namespace
+
+Result<Mapping> parse_maps_line(std::string_view line) {
+  Mapping m;
+  std::string_view rest = line;
+
+  std::string_view range = next_token(rest);
+  auto dash = range.find('-');
+  if (dash == std::string_view::npos) return field_error(kRange, "missing dash between address range");
+  auto start = parse_number(range.substr(0, dash), 16, kRange, "start address");
+  if (!start) return start.error();
+  auto end = parse_number(range.substr(dash + 1), 16, kRange, "end address");
+  if (!end) return end.error();
+  if (*start > *end)
+    return field_error(kRange, fmt::format("start address {:#x} is above end address {:#x}", *start, *end));
+  m.range = {*start, *end};
+
+  std::string_view perms_tok = next_token(rest);
+  if (perms_tok.empty()) return field_error(kPerms, "missing permissions");
+  auto perms = parse_perms(perms_tok);
+  if (!perms) return field_error(kPerms, fmt::format("bad permissions \"{}\" (expected [r-][w-][x-][ps])", perms_tok));
+  m.perms = *perms;
+
+  auto offset = parse_number(next_token(rest), 16, kOffset, "offset");
+  if (!offset) return offset.error();
+  m.offset = *offset;
+
+  std::string_view dev = next_token(rest);
+  auto colon = dev.find(':');
+  if (dev.empty()) return field_error(kDev, "missing device");
+  if (colon == std::string_view::npos)
+    return field_error(kDev, fmt::format("bad device \"{}\" (expected hex major:minor)", dev));
+  auto major = parse_number(dev.substr(0, colon), 16, kDev, "device major");
+  if (!major) return major.error();
+  auto minor = parse_number(dev.substr(colon + 1), 16, kDev, "device minor");
+  if (!minor) return minor.error();
+  if (*major > 0xffffffffu || *minor > 0xffffffffu)
+    return field_error(kDev, fmt::format("bad device \"{}\": number too large", dev));
+  m.dev_major = static_cast<std::uint32_t>(*major);
+  m.dev_minor = static_cast<std::uint32_t>(*minor);
+
+  auto inode = parse_number(next_token(rest), 10, kInode, "inode");
+  if (!inode) return inode.error();
+  m.inode = *inode;
+
+  // The kernel pads with blanks to a column before the name.
+  auto first = rest.find_first_not_of(' ');
+  if (first != std::string_view::npos) m.name = decode_name(rest.substr(first));
+  return m;
+}
+
+Result<std::vector<Mapping>> parse_maps(std::string_view text, std::string_view source) {
+  std::vector<Mapping> out;
+  // A generous guess (real lines are 50-120 bytes) saves most reallocations.
+  out.reserve(text.size() / 64 + 1);
+  std::size_t line_no = 0;
+  auto at = [&](std::string msg) {
+    return Error{fmt::format("{}:{}: malformed maps entry: {}", source, line_no, msg)};
+  };
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) {
+    // Name the line holding the first NUL.
+    std::size_t nul = text.find('\0');
+    line_no = 1;
+    for (std::size_t i = 0; i < nul; ++i)
+      if (text[i] == '\n') ++line_no;
+    return at("NUL byte in line");
+  }
+  while (!text.empty()) {
+    ++line_no;
+    auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (line.empty()) return at("empty line");
+    if (is_property_line(line)) {
+      if (out.empty()) return at("smaps property line before any mapping");
+      if (line.starts_with("VmFlags:")) {
+        std::string_view flags = line.substr(8);
+        auto b = flags.find_first_not_of(' ');
+        auto e = flags.find_last_not_of(' ');
+        out.back().vm_flags = b == std::string_view::npos ? std::string{} : std::string(flags.substr(b, e - b + 1));
+      }
+      continue;
+    }
+    auto m = parse_maps_line(line);
+    if (!m) return at(m.error().message);
+    if (!out.empty() && m->range.start < out.back().range.end)
+      return at(fmt::format("range {:#x}-{:#x} overlaps or precedes the previous mapping (ends at {:#x}) (field 1)",
+                            m->range.start, m->range.end, out.back().range.end));
+    out.push_back(std::move(*m));
+  }
+  return out;
+}
+
+}  // namespace vma

@@ -1,0 +1,46 @@
+#pragma once
+/// \file
+/// The /proc/PID/maps and /proc/PID/smaps parser: pure, over a string_view,
+/// so tests feed it strings (Chromium's ParseProcMaps; LLDB's LinuxProcMaps).
+///
+/// Tolerance policy (tests/unit/maps_parser_test.cc holds one case for each):
+/// accepted
+///   - paths with spaces (the path is everything after the inode column, with
+///     the leading blanks removed; trailing blanks are kept),
+///   - ` (deleted)` suffixes (kept in Mapping::name; Mapping::is_deleted()),
+///   - `\012` in names (decoded to a newline, as the kernel's seq_path escapes
+///     it; other backslashes are left alone),
+///   - a missing final newline, an empty input (no mappings),
+///   - smaps property lines (`Size:`, `VmFlags:` ...) after a mapping line;
+///     `VmFlags` is kept, the others are skipped;
+///   - upper-case hex digits;
+/// rejected (the error names the source, the 1-based line and the field)
+///   - a missing dash in the range, missing or extra fields,
+///   - non-hex or empty numbers, numbers that overflow 64 bits,
+///   - start > end (start == end is accepted: the kernel never prints it,
+///     but an empty range breaks nothing),
+///   - permission strings that are not `[r-][w-][x-][ps]`,
+///   - a device that is not `hex:hex`,
+///   - property lines before any mapping line,
+///   - NUL bytes anywhere,
+///   - ranges that overlap or go backwards relative to the previous line.
+/// Parsing stops at the first bad line.
+
+#include <string_view>
+#include <vector>
+
+#include "mapping.h"
+#include "result.h"
+
+namespace vma {
+
+/// Parses maps or smaps text. `source` names the input in error messages
+/// ("/proc/1234/maps", "tests/data/x.maps").
+/// Error messages look like:
+///   `/proc/1/maps:3: malformed maps entry: bad permissions "rwzp" (field 2)`
+Result<std::vector<Mapping>> parse_maps(std::string_view text, std::string_view source);
+
+/// Parses one maps line (no newline). Errors omit the source and line prefix.
+Result<Mapping> parse_maps_line(std::string_view line);
+
+}  // namespace vma

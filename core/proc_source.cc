@@ -1,0 +1,367 @@
+#include "proc_source.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/ioctl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "maps_parser.h"
+
+namespace vma {
+
+namespace {
+
+// PROCMAP_QUERY (Linux 6.11, include/uapi/linux/fs.h). Debian 12's headers
+// predate it; the UAPI struct is stable and extensible by `size`, so it is
+// defined here. Kernels without it answer ENOTTY (or EINVAL).
+struct procmap_query {
+  std::uint64_t size;
+  std::uint64_t query_flags;
+  std::uint64_t query_addr;
+  std::uint64_t vma_start;
+  std::uint64_t vma_end;
+  std::uint64_t vma_flags;
+  std::uint64_t vma_page_size;
+  std::uint64_t vma_offset;
+  std::uint64_t inode;
+  std::uint32_t dev_major;
+  std::uint32_t dev_minor;
+  std::uint32_t vma_name_size;
+  std::uint32_t build_id_size;
+  std::uint64_t vma_name_addr;
+  std::uint64_t build_id_addr;
+};
+constexpr unsigned long kProcmapQuery = _IOWR('f', 17, struct procmap_query);
+constexpr std::uint64_t kQueryReadable = 0x01, kQueryWritable = 0x02, kQueryExecutable = 0x04,
+                        kQueryShared = 0x08, kQueryCoveringOrNext = 0x10;
+
+// /proc/PID/pagemap bits (Documentation/admin-guide/mm/pagemap.rst).
+constexpr std::uint64_t kPmPresent = 1ull << 63, kPmSwapped = 1ull << 62, kPmGuard = 1ull << 58;
+
+/// Reads a whole /proc file through an open descriptor from offset 0.
+Result<std::string> read_all(int fd, const std::string& what) {
+  std::string out;
+  std::size_t chunk = 1 << 20;
+  off_t off = 0;
+  for (;;) {
+    out.resize(static_cast<std::size_t>(off) + chunk);
+    ssize_t n = pread(fd, out.data() + off, chunk, off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{fmt::format("{}: {}", what, std::strerror(errno))};
+    }
+    if (n == 0) break;
+    off += n;
+  }
+  out.resize(static_cast<std::size_t>(off));
+  return out;
+}
+
+Error open_error(int pid, const std::string& path, int err) {
+  if (err == ENOENT || err == ESRCH) return Error{fmt::format("pid {}: no such process", pid)};
+  if (err == EACCES || err == EPERM)
+    return Error{fmt::format("pid {}: permission denied reading {} (needs ptrace access to the process)", pid, path)};
+  return Error{fmt::format("pid {}: {}: {}", pid, path, std::strerror(err))};
+}
+
+/// Files behind a live process's mappings: the file through the process's
+/// own root (checked against dev/inode), else /proc/PID/map_files (which
+/// reaches deleted files too; needs CAP_SYS_ADMIN).
+class ProcFileResolver : public FileResolver {
+ public:
+  explicit ProcFileResolver(int pid) : pid_(pid), root_(fmt::format("/proc/{}/root", pid)) {}
+  std::optional<std::string> host_path(const Mapping& m) const override {
+    if (!m.is_file()) return std::nullopt;
+    std::lock_guard lock(mu_);
+    auto key = std::make_tuple(m.dev_major, m.dev_minor, m.inode, m.name);
+    auto it = memo_.find(key);
+    if (it != memo_.end()) return it->second;
+    std::optional<std::string> found = root_.host_path(m);
+    if (!found) {
+      std::string mf = fmt::format("/proc/{}/map_files/{:x}-{:x}", pid_, m.range.start, m.range.end);
+      if (access(mf.c_str(), R_OK) == 0) found = mf;
+    }
+    memo_.emplace(key, found);
+    return found;
+  }
+
+ private:
+  int pid_;
+  LocalFileResolver root_;
+  mutable std::mutex mu_;
+  mutable std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint64_t, std::string>, std::optional<std::string>>
+      memo_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ProcSource>> ProcSource::open(int pid, ProcOptions opts) {
+  if (pid <= 0) return Error{fmt::format("pid {}: not a valid process id", pid)};
+  std::string path = fmt::format("/proc/{}/maps", pid);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return open_error(pid, path, errno);
+  char probe;
+  if (pread(fd, &probe, 1, 0) < 0) {
+    int err = errno;
+    close(fd);
+    return open_error(pid, path, err);
+  }
+  return std::unique_ptr<ProcSource>(new ProcSource(pid, opts, fd));
+}
+
+ProcSource::ProcSource(int pid, ProcOptions opts, int maps_fd)
+    : pid_(pid), opts_(opts), maps_fd_(maps_fd), target_(Target::host()) {}
+
+ProcSource::~ProcSource() {
+  if (maps_fd_ >= 0) close(maps_fd_);
+  if (pagemap_fd_ >= 0) close(pagemap_fd_);
+}
+
+std::string ProcSource::describe() const { return fmt::format("pid {}", pid_); }
+
+void ProcSource::set_threads(std::vector<ThreadInfo> threads) { threads_override_ = std::move(threads); }
+
+Result<std::vector<ThreadInfo>> ProcSource::read_threads() const {
+  if (threads_override_) return *threads_override_;
+  std::vector<ThreadInfo> out;
+  std::string dir = fmt::format("/proc/{}/task", pid_);
+  DIR* d = opendir(dir.c_str());
+  if (!d) return open_error(pid_, dir, errno);
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    ThreadInfo t;
+    t.tid = std::atoi(e->d_name);
+    // "nr a1 .. a6 sp pc" in a system call, "-1 sp pc" blocked outside one,
+    // "running" otherwise (fs/proc/base.c proc_pid_syscall). Needs ptrace
+    // access; an unreadable file leaves the SP unknown.
+    std::string path = fmt::format("{}/{}/syscall", dir, e->d_name);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char buf[512];
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n > 0) {
+        buf[n] = '\0';
+        std::string_view s(buf, static_cast<std::size_t>(n));
+        while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+        std::vector<std::string_view> tok;
+        std::size_t pos = 0;
+        while (pos < s.size()) {
+          auto sp = s.find(' ', pos);
+          tok.push_back(s.substr(pos, sp - pos));
+          if (sp == std::string_view::npos) break;
+          pos = sp + 1;
+        }
+        if (tok.size() >= 3) {
+          if (auto sp = parse_address(tok[tok.size() - 2])) t.sp = *sp;
+        }
+      }
+    }
+    out.push_back(t);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end(), [](const ThreadInfo& a, const ThreadInfo& b) { return a.tid < b.tid; });
+  return out;
+}
+
+void ProcSource::fill_common(Snapshot& s) {
+  s.target = target_;
+  s.source = describe();
+  s.main_tid = pid_;
+  s.files = std::make_shared<ProcFileResolver>(pid_);
+  if (auto th = read_threads()) {
+    s.threads = std::move(th).value();
+    s.threads_known = true;
+  }
+}
+
+Result<Snapshot> ProcSource::snapshot() {
+  std::string path = fmt::format("/proc/{}/{}", pid_, opts_.read_smaps ? "smaps" : "maps");
+  Snapshot s;
+  // seq_file hands the map out a page at a time; a map that changes between
+  // two reads can show a range twice or out of order (fs/proc/task_mmu.c
+  // m_start re-finds the VMA by address). The parser rejects that; read again.
+  Error last{""};
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Result<std::string> text = [&]() -> Result<std::string> {
+      if (!opts_.read_smaps) return read_all(maps_fd_, path);
+      int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return open_error(pid_, path, errno);
+      auto r = read_all(fd, path);
+      close(fd);
+      return r;
+    }();
+    if (!text) {
+      if (access(fmt::format("/proc/{}", pid_).c_str(), F_OK) != 0) return Error{fmt::format("pid {}: no such process (it exited)", pid_)};
+      return text.error();
+    }
+    auto maps = parse_maps(*text, path);
+    if (maps) {
+      s.mappings = std::move(maps).value();
+      break;
+    }
+    last = maps.error();
+    if (attempt == 2) return last;
+  }
+  fill_common(s);
+  if (opts_.scan_guard_pages) {
+    s.guard_pages_scanned = true;
+    // Scan accessible private VMAs up to 1 GiB each; huge reservations
+    // (sanitizer shadows, JIT arenas) would cost 2 MiB of pagemap per GiB.
+    std::vector<AddressRange> runs;
+    for (const Mapping& m : s.mappings) {
+      if (is_prot_none(m.perms) || m.range.size() > (1ull << 30) || m.range.start >= target_.user_end()) continue;
+      if (!runs.empty() && m.range.start - runs.back().end <= 256 * target_.page_size)
+        runs.back().end = m.range.end;
+      else
+        runs.push_back(m.range);
+    }
+    if (pagemap_fd_ < 0)
+      pagemap_fd_ = ::open(fmt::format("/proc/{}/pagemap", pid_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (pagemap_fd_ >= 0) {
+      std::vector<std::uint64_t> buf;
+      const std::uint64_t ps = target_.page_size;
+      for (const AddressRange& r : runs) {
+        for (Addr a = r.start; a < r.end;) {
+          std::uint64_t pages = std::min<std::uint64_t>((r.end - a) / ps, 65536);
+          buf.resize(pages);
+          ssize_t n = pread(pagemap_fd_, buf.data(), pages * 8, static_cast<off_t>(a / ps * 8));
+          if (n <= 0) break;
+          std::uint64_t got = static_cast<std::uint64_t>(n) / 8;
+          for (std::uint64_t i = 0; i < got; ++i) {
+            if (!(buf[i] & kPmGuard)) continue;
+            Addr pa = a + i * ps;
+            if (!s.guard_pages.empty() && s.guard_pages.back().end == pa) s.guard_pages.back().end += ps;
+            else s.guard_pages.push_back({pa, pa + ps});
+          }
+          a += got * ps;
+        }
+      }
+    } else {
+      s.guard_pages_scanned = false;
+    }
+  }
+  return s;
+}
+
+std::optional<PageState> ProcSource::page_state(Addr a) {
+  if (pagemap_fd_ < 0) pagemap_fd_ = ::open(fmt::format("/proc/{}/pagemap", pid_).c_str(), O_RDONLY | O_CLOEXEC);
+  if (pagemap_fd_ < 0) return std::nullopt;
+  std::uint64_t e = 0;
+  if (pread(pagemap_fd_, &e, 8, static_cast<off_t>(a / target_.page_size * 8)) != 8) return std::nullopt;
+  return PageState{(e & kPmPresent) != 0, (e & kPmSwapped) != 0, (e & kPmGuard) != 0};
+}
+
+Result<Snapshot> ProcSource::around(Addr a) {
+  used_query_ = false;
+  // The vsyscall page is a gate area, not a VMA: PROCMAP_QUERY never returns
+  // it. Addresses in the upper half take the slow path.
+  if (!opts_.use_procmap_query || !query_supported_ || a >= target_.user_end()) return snapshot();
+
+  std::map<Addr, Mapping> window;
+  std::string name_buf(4096, '\0');
+  // One query: the VMA covering `q`, or with `next` the first one above it.
+  auto query = [&](Addr q, bool next) -> std::optional<Mapping> {
+    procmap_query pq{};
+    pq.size = sizeof pq;
+    pq.query_flags = next ? kQueryCoveringOrNext : 0;
+    pq.query_addr = q;
+    pq.vma_name_size = static_cast<std::uint32_t>(name_buf.size());
+    pq.vma_name_addr = reinterpret_cast<std::uint64_t>(name_buf.data());
+    if (ioctl(maps_fd_, kProcmapQuery, &pq) != 0) {
+      if (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP) query_supported_ = false;
+      return std::nullopt;  // ENOENT: nothing there
+    }
+    Mapping m;
+    m.range = {pq.vma_start, pq.vma_end};
+    if (pq.vma_flags & kQueryReadable) m.perms |= Perms::read;
+    if (pq.vma_flags & kQueryWritable) m.perms |= Perms::write;
+    if (pq.vma_flags & kQueryExecutable) m.perms |= Perms::exec;
+    if (pq.vma_flags & kQueryShared) m.perms |= Perms::shared;
+    m.offset = pq.vma_offset;
+    m.dev_major = pq.dev_major;
+    m.dev_minor = pq.dev_minor;
+    m.inode = pq.inode;
+    if (pq.vma_name_size > 0) m.name.assign(name_buf.data(), pq.vma_name_size - 1);
+    return m;
+  };
+  // The VMA ending at or below `x`, nearest to it: binary search for the
+  // largest q whose next VMA still ends at or below x.
+  auto below = [&](Addr x) -> std::optional<Mapping> {
+    if (x == 0) return std::nullopt;
+    if (auto adj = query(x - 1, false)) return adj;
+    if (!query_supported_) return std::nullopt;
+    auto first = query(0, true);
+    if (!first || first->range.end > x) return std::nullopt;
+    std::optional<Mapping> best = first;
+    Addr lo = best->range.end, hi = x;  // the answer starts in [lo, x)
+    while (lo < hi) {
+      Addr mid = lo + (hi - lo) / 2;
+      auto v = query(mid, true);
+      if (v && v->range.end <= x) {
+        best = v;
+        lo = v->range.end;
+      } else {
+        hi = mid;
+      }
+    }
+    return best;
+  };
+
+  auto centre = query(a, true);
+  if (!query_supported_) return snapshot();
+  Addr low_edge = a, high_edge = a;
+  if (centre) {
+    window.emplace(centre->range.start, *centre);
+    if (centre->range.contains(a)) {
+      low_edge = centre->range.start;
+      high_edge = centre->range.end;
+    } else {
+      high_edge = centre->range.start;  // `a` is in the gap below it
+    }
+  }
+  // Two more above.
+  Addr cursor = centre ? centre->range.end : 0;
+  for (int i = 0; centre && i < 2; ++i) {
+    auto v = query(cursor, true);
+    if (!v) break;
+    window.emplace(v->range.start, *v);
+    cursor = v->range.end;
+  }
+  // Three below when `a` is in a gap (the nearest, plus two), else two.
+  int need = centre && centre->range.contains(a) ? 2 : 3;
+  cursor = low_edge;
+  for (int i = 0; i < need; ++i) {
+    auto v = below(cursor);
+    if (!v) break;
+    window.emplace(v->range.start, *v);
+    cursor = v->range.start;
+  }
+  (void)high_edge;
+  if (!query_supported_) return snapshot();
+
+  Snapshot s;
+  s.complete = false;
+  for (auto& [start, m] : window) s.mappings.push_back(std::move(m));
+  fill_common(s);
+  if (auto p = page_state(a); p && p->guard) {
+    Addr pa = a / target_.page_size * target_.page_size;
+    s.guard_pages.push_back({pa, pa + target_.page_size});
+  }
+  s.guard_pages_scanned = pagemap_fd_ >= 0;
+  used_query_ = true;
+  return s;
+}
+
+}  // namespace vma

@@ -1,0 +1,88 @@
+#include "region_source.h"
+
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "maps_parser.h"
+
+namespace vma {
+
+std::optional<std::string> LocalFileResolver::host_path(const Mapping& m) const {
+  if (!m.is_file() || m.is_deleted()) return std::nullopt;
+  std::string path = root_ + std::string(m.file_path());
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  // A namesake is not the file: with dev and inode known, they must match.
+  if (m.file_info_known && m.inode != 0) {
+    if (st.st_ino != m.inode || major(st.st_dev) != m.dev_major || minor(st.st_dev) != m.dev_minor)
+      return std::nullopt;
+  }
+  return path;
+}
+
+TextSource::TextSource(std::string text, std::string name, Target target)
+    : text_(std::move(text)), name_(std::move(name)), target_(target) {}
+
+void TextSource::set_threads(std::vector<ThreadInfo> threads, std::optional<int> main_tid) {
+  threads_ = std::move(threads);
+  main_tid_ = main_tid;
+  threads_known_ = true;
+}
+
+Result<Snapshot> TextSource::snapshot() {
+  auto maps = parse_maps(text_, name_);
+  if (!maps) return maps.error();
+  Snapshot s;
+  s.mappings = std::move(maps).value();
+  s.threads = threads_;
+  s.threads_known = threads_known_;
+  s.main_tid = main_tid_;
+  s.target = target_;
+  s.source = name_;
+  return s;
+}
+
+Result<std::unique_ptr<TextSource>> open_maps_file(const std::string& path, Target target) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{fmt::format("{}: cannot open: {}", path, std::strerror(errno))};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Error{fmt::format("{}: read error", path)};
+  return std::make_unique<TextSource>(std::move(ss).str(), path, target);
+}
+
+ListSource::ListSource(std::vector<Mapping> mappings, std::string name, Target target)
+    : mappings_(std::move(mappings)), name_(std::move(name)), target_(target) {}
+
+void ListSource::set_threads(std::vector<ThreadInfo> threads, std::optional<int> main_tid) {
+  threads_ = std::move(threads);
+  main_tid_ = main_tid;
+  threads_known_ = true;
+}
+
+Result<Snapshot> ListSource::snapshot() {
+  Snapshot s;
+  s.mappings = mappings_;
+  std::sort(s.mappings.begin(), s.mappings.end(),
+            [](const Mapping& a, const Mapping& b) { return a.range.start < b.range.start; });
+  for (std::size_t i = 1; i < s.mappings.size(); ++i)
+    if (s.mappings[i].range.start < s.mappings[i - 1].range.end)
+      return Error{fmt::format("{}: regions {:#x}-{:#x} and {:#x}-{:#x} overlap", name_, s.mappings[i - 1].range.start,
+                               s.mappings[i - 1].range.end, s.mappings[i].range.start, s.mappings[i].range.end)};
+  s.threads = threads_;
+  s.threads_known = threads_known_;
+  s.main_tid = main_tid_;
+  s.target = target_;
+  s.source = name_;
+  return s;
+}
+
+}  // namespace vma

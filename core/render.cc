@@ -1,0 +1,254 @@
+#include "render.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace vma {
+
+using nlohmann::json;
+
+namespace {
+
+json opt(const std::optional<std::uint64_t>& v, bool as_hex) {
+  if (!v) return nullptr;
+  return as_hex ? json(hex(*v)) : json(*v);
+}
+
+json mapping_fields(const Mapping& m) {
+  json j;
+  j["start"] = hex(m.range.start);
+  j["end"] = hex(m.range.end);
+  j["perms"] = to_string(m.perms);
+  if (m.file_info_known) {
+    j["offset"] = hex(m.offset);
+    j["dev"] = m.dev_string();
+    j["inode"] = m.inode;
+  } else {
+    j["offset"] = nullptr;
+    j["dev"] = nullptr;
+    j["inode"] = nullptr;
+  }
+  j["path"] = m.name;
+  return j;
+}
+
+json neighbour(const std::optional<Region>& r, const std::optional<std::uint64_t>& d) {
+  if (!r) return nullptr;
+  json j = mapping_fields(r->mapping);
+  j["kind"] = to_string(r->kind);
+  j["distance"] = d ? *d : 0;
+  return j;
+}
+
+// ANSI colours by family: code, read-only, writable data, heap, stacks,
+// forbidden, kernel-provided.
+const char* colour_of(RegionKind k) {
+  switch (k) {
+    case RegionKind::text: return "\x1b[31m";
+    case RegionKind::rodata:
+    case RegionKind::relro: return "\x1b[34m";
+    case RegionKind::data:
+    case RegionKind::bss: return "\x1b[36m";
+    case RegionKind::heap: return "\x1b[33m";
+    case RegionKind::stack:
+    case RegionKind::thread_stack: return "\x1b[35m";
+    case RegionKind::guard:
+    case RegionKind::null_page:
+    case RegionKind::non_canonical:
+    case RegionKind::kernel: return "\x1b[1;31m";
+    case RegionKind::vdso:
+    case RegionKind::vvar:
+    case RegionKind::vsyscall: return "\x1b[32m";
+    case RegionKind::shared: return "\x1b[1;34m";
+    default: return "";
+  }
+}
+
+std::string paint(const TextStyle& st, RegionKind k, std::string_view text) {
+  const char* c = colour_of(k);
+  if (!st.color || !*c) return std::string(text);
+  return fmt::format("{}{}\x1b[0m", c, text);
+}
+
+std::string kind_label(const Region& r) {
+  std::string s(to_string(r.kind));
+  if (r.tid && r.kind == RegionKind::thread_stack) s += fmt::format(" [{}]", r.tid.value());
+  return s;
+}
+
+/// The unmapped user-half gap just below region i, if any (from the first
+/// mappable address for the first region; never into the non-canonical hole).
+std::optional<AddressRange> gap_before(const AddressMap& map, std::size_t i) {
+  const auto& rs = map.regions();
+  Addr lo = i == 0 ? std::max(map.target().mmap_min_addr, map.target().page_size) : rs[i - 1].mapping.range.end;
+  Addr hi = std::min(rs[i].mapping.range.start, map.target().user_end());
+  if (lo >= hi) return std::nullopt;
+  return AddressRange{lo, hi};
+}
+
+std::string range_text(const Mapping& m) { return fmt::format("{:#x}-{:#x}", m.range.start, m.range.end); }
+
+}  // namespace
+
+json to_json(const Region& r) {
+  json j = mapping_fields(r.mapping);
+  j["kind"] = to_string(r.kind);
+  if (r.tid) j["thread"] = *r.tid;
+  if (!r.note.empty()) j["note"] = r.note;
+  if (r.mapping.is_deleted()) j["deleted"] = true;
+  if (!r.mapping.vm_flags.empty()) j["vm_flags"] = r.mapping.vm_flags;
+  return j;
+}
+
+json to_json(const Annotation& a) {
+  json j;
+  j["address"] = hex(a.address);
+  j["kind"] = to_string(a.kind);
+  j["mapped"] = a.mapped;
+  j["region"] = a.region ? to_json(*a.region) : json(nullptr);
+  j["offset_in_region"] = opt(a.offset_in_region, true);
+  j["file_offset"] = opt(a.file_offset, true);
+  j["section"] = a.section.empty() ? json(nullptr) : json(a.section);
+  j["symbol"] = a.symbol.empty() ? json(nullptr) : json(a.symbol);
+  j["symbol_offset"] = opt(a.symbol_offset, true);
+  j["thread"] = a.thread ? json(*a.thread) : json(nullptr);
+  j["below"] = neighbour(a.below, a.below_distance);
+  j["above"] = neighbour(a.above, a.above_distance);
+  if (a.tag) {
+    j["tag"] = fmt::format("{:#04x}", *a.tag);
+    j["untagged"] = hex(a.untagged);
+  }
+  if (!a.sub_area.empty()) j["sub_area"] = a.sub_area;
+  if (a.page) j["page"] = {{"present", a.page->present}, {"swapped", a.page->swapped}, {"guard", a.page->guard}};
+  j["summary"] = a.summary;
+  return j;
+}
+
+json whereis_json(const std::vector<Annotation>& as) {
+  json arr = json::array();
+  for (const Annotation& a : as) arr.push_back(to_json(a));
+  return arr;
+}
+
+json map_json(const AddressMap& map, const MapFilter& filter) {
+  json regions = json::array();
+  const auto& rs = map.regions();
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    const Region& r = rs[i];
+    if (filter.gaps && (!filter.kind || *filter.kind == RegionKind::unmapped))
+      if (auto g = gap_before(map, i))
+        regions.push_back({{"start", hex(g->start)}, {"end", hex(g->end)}, {"kind", "unmapped"}, {"size", g->size()}});
+    if (filter.kind && *filter.kind != r.kind) continue;
+    json j = to_json(r);
+    json guards = json::array();
+    for (const AddressRange& g : map.snapshot().guard_pages)
+      if (r.mapping.range.overlaps(g)) guards.push_back({{"start", hex(g.start)}, {"end", hex(g.end)}});
+    if (!guards.empty()) j["guard_pages"] = guards;
+    regions.push_back(std::move(j));
+  }
+  return {{"regions", regions}};
+}
+
+json fault_json(const Fault& f, const Annotation& at) {
+  json j;
+  j["signal"] = signal_name(f.signo);
+  j["signo"] = f.signo;
+  j["code"] = si_code_name(f.signo, f.code);
+  j["si_code"] = f.code;
+  j["addr"] = f.addr ? json(hex(*f.addr)) : json(nullptr);
+  j["pc"] = f.pc ? json(hex(*f.pc)) : json(nullptr);
+  j["instruction"] = f.instruction.empty() ? json(nullptr) : json(f.instruction);
+  j["at"] = to_json(at);
+  j["explanation"] = explain_fault(f, at);
+  return j;
+}
+
+std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st) {
+  std::string out;
+  for (const Annotation& a : as) {
+    out += fmt::format("{:#018x}  {}  {}\n", a.address, paint(st, a.kind, to_string(a.kind)), a.summary);
+    auto line = [&](std::string_view key, const std::string& value) {
+      out += fmt::format("    {:<10} {}\n", key, value);
+    };
+    if (a.tag) line("tag", fmt::format("{:#04x} (top byte ignored; untagged {:#x})", *a.tag, a.untagged));
+    if (a.region) {
+      const Mapping& m = a.region->mapping;
+      std::string file = m.file_info_known ? fmt::format("  offset {:#x}  dev {}  inode {}", m.offset, m.dev_string(), m.inode)
+                                           : std::string{};
+      line("region", fmt::format("{}  {}  {}{}", range_text(m), to_string(m.perms), human_size(m.range.size()), file));
+      if (!m.name.empty()) line("name", m.name);
+      std::string pos = fmt::format("+{:#x} into the region", *a.offset_in_region);
+      if (a.file_offset) pos += fmt::format(", file offset {:#x}", *a.file_offset);
+      line("position", pos);
+      if (!a.section.empty()) line("section", a.section);
+      if (!a.symbol.empty()) line("symbol", fmt::format("{}+{:#x}", a.symbol, *a.symbol_offset));
+      if (a.thread) line("thread", std::to_string(*a.thread));
+      if (!a.region->note.empty()) line("note", a.region->note);
+      if (a.page)
+        line("page", a.page->guard ? "guard (MADV_GUARD_INSTALL)"
+                                   : a.page->present ? "present" : a.page->swapped ? "swapped out" : "not present");
+    }
+    auto neighbour_line = [&](std::string_view key, const std::optional<Region>& r, std::optional<std::uint64_t> d) {
+      if (!r) return;
+      line(key, fmt::format("{}  {}  {}  {} away{}", range_text(r->mapping), to_string(r->mapping.perms),
+                            paint(st, r->kind, kind_label(*r)), human_size(d.value_or(0)),
+                            r->mapping.name.empty() ? "" : "  " + r->mapping.name));
+    };
+    neighbour_line("below", a.below, a.below_distance);
+    neighbour_line("above", a.above, a.above_distance);
+  }
+  return out;
+}
+
+std::string map_text(const AddressMap& map, const MapFilter& filter, const TextStyle& st) {
+  std::string out;
+  const auto& rs = map.regions();
+  int w = 12;
+  for (const Region& r : rs) w = std::max<int>(w, static_cast<int>(fmt::format("{:x}", r.mapping.range.end).size()));
+  int kw = 12;
+  for (const Region& r : rs) kw = std::max<int>(kw, static_cast<int>(kind_label(r).size()));
+  out += fmt::format("{:<{}}  {:<{}}  {:<4}  {:>9}  {:<{}}  {}\n", "START", w + 2, "END", w + 2, "PERM", "SIZE", "KIND",
+                     kw, "NAME / NOTE");
+  std::vector<RegionKind> seen;
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    const Region& r = rs[i];
+    auto g = filter.gaps && (!filter.kind || *filter.kind == RegionKind::unmapped) ? gap_before(map, i) : std::nullopt;
+    if (g) {
+      Addr gs = g->start, ge = g->end;
+      out += fmt::format("{:#0{}x}  {:#0{}x}  {:<4}  {:>9}  {}\n", gs, w + 2, ge, w + 2, "", human_size(ge - gs),
+                         paint(st, RegionKind::unmapped, fmt::format("{:<{}}", "unmapped", kw)));
+    }
+    if (filter.kind && *filter.kind != r.kind) continue;
+    if (std::find(seen.begin(), seen.end(), r.kind) == seen.end()) seen.push_back(r.kind);
+    std::string name = r.mapping.name;
+    if (!r.note.empty()) name += name.empty() ? r.note : "  (" + r.note + ")";
+    out += fmt::format("{:#0{}x}  {:#0{}x}  {}  {:>9}  {}  {}\n", r.mapping.range.start, w + 2, r.mapping.range.end,
+                       w + 2, to_string(r.mapping.perms), human_size(r.mapping.range.size()),
+                       paint(st, r.kind, fmt::format("{:<{}}", kind_label(r), kw)), name);
+    for (const AddressRange& g : map.snapshot().guard_pages)
+      if (r.mapping.range.overlaps(g))
+        out += fmt::format("{:>{}}guard pages {:#x}-{:#x} (MADV_GUARD_INSTALL, {})\n", "", 2 * w + 8, g.start, g.end,
+                           human_size(g.size()));
+  }
+  return out;
+}
+
+std::string fault_text(const Fault& f, const Annotation& at, const TextStyle& st) {
+  std::string out = fmt::format("{} ({}){}\n", signal_name(f.signo), si_code_name(f.signo, f.code),
+                                f.addr ? fmt::format(" at {:#x}", *f.addr) : std::string{});
+  out += fmt::format("    {:<10} {}\n", "why", explain_fault(f, at));
+  if (f.pc)
+    out += fmt::format("    {:<10} {:#x}{}\n", "pc", *f.pc, f.instruction.empty() ? "" : "  " + f.instruction);
+  out += whereis_text({at}, st);
+  return out;
+}
+
+std::string legend_text(const TextStyle& st) {
+  std::string out;
+  for (const RegionKindInfo& k : region_kinds())
+    out += fmt::format("  {}  {}\n", paint(st, k.kind, fmt::format("{:<13}", k.name)), k.meaning);
+  return out;
+}
+
+}  // namespace vma

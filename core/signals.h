@@ -1,0 +1,39 @@
+#pragma once
+/// \file
+/// Signal and si_code names, and the one-line explanation of a fault, shared
+/// by `vma fault` in both debuggers and by the harness.
+
+#include <optional>
+#include <string>
+
+#include "annotation.h"
+
+namespace vma {
+
+/// "SIGSEGV"; "SIG42" for unknown numbers.
+std::string signal_name(int signo);
+/// Parses "SIGSEGV" or "SEGV" (case-insensitive); nullopt when unknown.
+std::optional<int> parse_signal(std::string_view name);
+/// "SEGV_MAPERR", "SEGV_ACCERR", "SI_KERNEL", "BUS_ADRERR", "SEGV_PKUERR",
+/// "SEGV_CPERR"...; the number as text when unknown.
+std::string si_code_name(int signo, int code);
+/// Parses a code name for `signo`; nullopt when unknown.
+std::optional<int> parse_si_code(int signo, std::string_view name);
+
+enum class Access { unknown, read, write, exec };
+
+/// A fault as a debugger or the harness observed it.
+struct Fault {
+  int signo = 0;
+  int code = 0;
+  std::optional<Addr> addr;       ///< si_addr, when the signal has one
+  std::optional<Addr> pc;
+  Access access = Access::unknown;  ///< from the page-fault error code, when known
+  std::string instruction;        ///< disassembly of the faulting instruction
+};
+
+/// One line: "write to a read-only text page of /usr/bin/x",
+/// "general protection fault: non-canonical address (the kernel reports si_addr 0)".
+std::string explain_fault(const Fault& f, const Annotation& at_addr);
+
+}  // namespace vma

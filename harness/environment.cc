@@ -1,0 +1,195 @@
+#include "environment.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <set>
+
+#include "target.h"
+
+namespace vma::harness {
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  return s.substr(i);
+}
+
+/// The value of "Key:\tvalue" in a /proc status file, or "".
+std::string status_field(const std::string& status, const std::string& key) {
+  std::istringstream in(status);
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with(key + ":")) return trim(line.substr(key.size() + 1));
+  return {};
+}
+
+int to_int(const std::string& s, int fallback) {
+  try {
+    return std::stoi(s);
+  } catch (...) {
+    return fallback;
+  }
+}
+
+std::set<std::string> cpu_flags() {
+  std::istringstream in(read_file("/proc/cpuinfo"));
+  std::set<std::string> flags;
+  for (std::string line; std::getline(in, line);) {
+    // x86 "flags", aarch64 "Features"; every CPU lists the same set here.
+    if (!line.starts_with("flags") && !line.starts_with("Features")) continue;
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::istringstream words(line.substr(colon + 1));
+    for (std::string w; words >> w;) flags.insert(w);
+    break;
+  }
+  return flags;
+}
+
+}  // namespace
+
+KernelVersion parse_kernel_version(const std::string& release) {
+  KernelVersion v;
+  std::sscanf(release.c_str(), "%d.%d.%d", &v.major, &v.minor, &v.patch);
+  return v;
+}
+
+std::string to_string(VsyscallMode m) {
+  switch (m) {
+    case VsyscallMode::emulate: return "emulate";
+    case VsyscallMode::xonly: return "xonly";
+    case VsyscallMode::none: return "none";
+  }
+  return "none";
+}
+
+Environment detect_environment(unsigned probe_uid) {
+  Environment e;
+  utsname u{};
+  uname(&u);
+  e.kernel_release = u.release;
+  e.kernel = parse_kernel_version(e.kernel_release);
+  e.arch = u.machine;
+
+  auto flags = cpu_flags();
+  auto flag = [&](const char* f) { return flags.count(f) != 0; };
+  e.cpu.nx = flag("nx");
+  e.cpu.smep = flag("smep");
+  e.cpu.smap = flag("smap");
+  e.cpu.pku = flag("pku");
+  e.cpu.ospke = flag("ospke");
+  e.cpu.shstk = flag("user_shstk") || flag("shstk");
+  e.cpu.la57 = flag("la57");
+  e.cpu.lass = flag("lass");
+  // Paging depth and the null guard as core's target model sees them (the
+  // kernel clears the la57 flag when it runs with 4 levels).
+  const Target host = Target::host();
+  e.paging_levels = host.arch == Arch::x86_64 ? (host.va_bits >= 56 ? 5 : 4)
+                                              : (host.va_bits >= 52 ? 5 : 4);
+
+  // vsyscall mode: the [vsyscall] line's permissions (r-xp emulate, --xp xonly).
+  e.vsyscall = VsyscallMode::none;
+  {
+    std::istringstream maps(read_file("/proc/self/maps"));
+    for (std::string line; std::getline(maps, line);) {
+      if (!line.ends_with("[vsyscall]")) continue;
+      auto sp = line.find(' ');
+      std::string perms = sp == std::string::npos ? "" : line.substr(sp + 1, 4);
+      e.vsyscall = perms.starts_with("r") ? VsyscallMode::emulate : VsyscallMode::xonly;
+    }
+  }
+
+  e.mmap_min_addr = host.mmap_min_addr;
+  e.randomize_va_space = to_int(trim(read_file("/proc/sys/kernel/randomize_va_space")), -1);
+  e.uid = getuid();
+  e.probe_uid = probe_uid;
+  e.probes_privileged = probe_uid == 0;
+
+  std::string status = read_file("/proc/self/status");
+  e.seccomp = to_int(status_field(status, "Seccomp"), 0);
+  e.tracer_pid = to_int(status_field(status, "TracerPid"), 0);
+  e.selinux_enforcing = trim(read_file("/sys/fs/selinux/enforce")) == "1";
+
+  if (access("/.dockerenv", F_OK) == 0) e.container_hints.push_back("/.dockerenv");
+  if (access("/run/.containerenv", F_OK) == 0) e.container_hints.push_back("/run/.containerenv");
+  std::string env1 = read_file("/proc/1/environ");
+  for (std::size_t i = 0; i < env1.size();) {
+    std::size_t end = env1.find('\0', i);
+    if (end == std::string::npos) end = env1.size();
+    std::string kv = env1.substr(i, end - i);
+    if (kv.starts_with("container=")) e.container_hints.push_back(kv);
+    i = end + 1;
+  }
+  // gVisor's Sentry reports this fixed build string in /proc/version.
+  if (read_file("/proc/version").find("#1 SMP Sun Jan 10 15:06:54 PST 2016") != std::string::npos) {
+    e.gvisor = true;
+    e.container_hints.push_back("gVisor");
+  }
+  if (flag("hypervisor")) e.container_hints.push_back("virtual machine (cpu flag hypervisor)");
+  return e;
+}
+
+nlohmann::json to_json(const Environment& e) {
+  nlohmann::json cpu = {
+      {"nx", e.cpu.nx},       {"smep", e.cpu.smep},   {"smap", e.cpu.smap},
+      {"pku", e.cpu.pku && e.cpu.ospke},              {"shstk", e.cpu.shstk},
+      {"la57", e.cpu.la57},   {"lass", e.cpu.lass},
+  };
+  return {
+      {"kernel_release", e.kernel_release},
+      {"arch", e.arch},
+      {"paging_levels", e.paging_levels},
+      {"vsyscall", to_string(e.vsyscall)},
+      {"mmap_min_addr", e.mmap_min_addr},
+      {"randomize_va_space", e.randomize_va_space},
+      {"uid", e.uid},
+      {"probe_uid", e.probe_uid},
+      {"seccomp", e.seccomp},
+      {"tracer_pid", e.tracer_pid},
+      {"selinux_enforcing", e.selinux_enforcing},
+      {"container_hints", e.container_hints},
+      {"gvisor", e.gvisor},
+      {"cpu", cpu},
+      {"capture", e.capture},
+  };
+}
+
+std::vector<std::string> describe(const Environment& e) {
+  std::vector<std::string> out;
+  out.push_back("kernel " + e.kernel_release + " " + e.arch + ", " +
+                std::to_string(e.paging_levels) + "-level paging, vsyscall " +
+                to_string(e.vsyscall) + ", mmap_min_addr " + std::to_string(e.mmap_min_addr) +
+                ", randomize_va_space " + std::to_string(e.randomize_va_space));
+  std::string cpu = "cpu:";
+  auto add = [&](bool on, const char* name) { cpu += std::string(" ") + (on ? "" : "!") + name; };
+  add(e.cpu.nx, "nx");
+  add(e.cpu.smep, "smep");
+  add(e.cpu.smap, "smap");
+  add(e.cpu.pku && e.cpu.ospke, "pku");
+  add(e.cpu.shstk, "shstk");
+  add(e.cpu.la57, "la57");
+  out.push_back(cpu);
+  std::string who = "uid " + std::to_string(e.uid) + ", probes as uid " + std::to_string(e.probe_uid) +
+                    ", seccomp " + std::to_string(e.seccomp) + ", tracer pid " +
+                    std::to_string(e.tracer_pid) + ", capture " + e.capture;
+  out.push_back(who);
+  if (!e.container_hints.empty()) {
+    std::string hints = "container hints:";
+    for (const auto& h : e.container_hints) hints += " " + h;
+    out.push_back(hints);
+  }
+  return out;
+}
+
+}  // namespace vma::harness

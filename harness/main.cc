@@ -1,0 +1,342 @@
+// vma-harness: run probes that fault on purpose, capture each fault exactly,
+// annotate it with core and judge it against a profile. See profile.h for the
+// TOML formats and runner.h for how probes are run.
+
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+
+#include "demo.h"
+#include "environment.h"
+#include "profile.h"
+#include "report.h"
+#include "runner.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using namespace vma::harness;
+
+namespace {
+
+constexpr int kExitUsage = 2;
+
+const char* kUsage =
+    "usage: vma-harness list [--profile P] [--spec FILE] [--format text|json] [--as-root]\n"
+    "       vma-harness run [--profile default|hardened|FILE] [--only a,b,...] [--spec FILE]\n"
+    "                       [--format text|json|ktap|junit] [--jobs N] [--timeout S] [--as-root]\n"
+    "       vma-harness demo wx|guard|null|stack [--step]\n";
+
+int usage_error(const std::string& msg) {
+  std::cerr << "vma-harness: " << msg << "\n" << kUsage;
+  return kExitUsage;
+}
+
+/// Where the built-in probe `id` lives: $VMA_PROBES_DIR, else next to this
+/// executable (build tree), else ../libexec/vmakit/probes (installed).
+std::optional<std::string> find_probe(const std::string& id) {
+  if (const char* dir = std::getenv("VMA_PROBES_DIR"); dir && *dir) {
+    fs::path p = fs::path(dir) / id;
+    if (access(p.c_str(), X_OK) == 0) return p.string();
+    return std::nullopt;
+  }
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return std::nullopt;
+  for (fs::path p : {self.parent_path() / "probes" / id,
+                     self.parent_path() / ".." / "libexec" / "vmakit" / "probes" / id})
+    if (access(p.c_str(), X_OK) == 0) return p.lexically_normal().string();
+  return std::nullopt;
+}
+
+struct CommonOptions {
+  std::string profile = "default";
+  std::string spec;
+  std::string format = "text";
+  bool as_root = false;
+};
+
+/// Probes under the chosen profile, with the spec's user probes. Exit code
+/// 2 and a message on bad input.
+std::optional<std::vector<ProbeDef>> load_probes(const CommonOptions& o, const Environment& env, int& code) {
+  const bool builtin = is_builtin_profile(o.profile);
+  if (!builtin && !fs::exists(o.profile)) {
+    code = usage_error("unknown profile '" + o.profile + "' (default, hardened, or a TOML file)");
+    return std::nullopt;
+  }
+  std::vector<ProbeDef> probes = builtin_probe_defs(builtin ? o.profile : "default", env);
+  if (!o.spec.empty()) {
+    if (access(o.spec.c_str(), R_OK) != 0) {
+      code = usage_error("cannot read spec file '" + o.spec + "': " + std::strerror(errno));
+      return std::nullopt;
+    }
+    auto user = load_spec(o.spec);
+    if (!user) {
+      std::cerr << user.error().message << "\n";
+      code = kExitUsage;
+      return std::nullopt;
+    }
+    for (auto& p : *user) probes.push_back(std::move(p));
+  }
+  if (!builtin) {
+    if (auto r = apply_profile_file(o.profile, env, probes); !r) {
+      std::cerr << r.error().message << "\n";
+      code = kExitUsage;
+      return std::nullopt;
+    }
+  }
+  return probes;
+}
+
+/// The uid/gid probes run as: root drops to nobody unless --as-root.
+std::optional<std::pair<uid_t, gid_t>> probe_user(bool as_root) {
+  if (geteuid() != 0 || as_root) return std::nullopt;
+  if (const passwd* pw = getpwnam("nobody")) return std::make_pair(pw->pw_uid, pw->pw_gid);
+  return std::make_pair(uid_t{65534}, gid_t{65534});
+}
+
+void add_common(po::options_description& d, CommonOptions& o) {
+  d.add_options()
+      ("profile", po::value(&o.profile), "default, hardened, or a TOML profile file")
+      ("spec", po::value(&o.spec), "TOML file of user probes")
+      ("format", po::value(&o.format), "text, json, ktap or junit")
+      ("as-root", po::bool_switch(&o.as_root), "run probes as root (default when root: as nobody)");
+}
+
+int cmd_list(const std::vector<std::string>& args) {
+  CommonOptions o;
+  po::options_description d("list options");
+  add_common(d, o);
+  d.add_options()("help,h", "this help");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << kUsage << d;
+    return 0;
+  }
+  if (o.format != "text" && o.format != "json") return usage_error("list --format must be text or json");
+  auto user = probe_user(o.as_root);
+  Environment env = detect_environment(user ? user->first : geteuid());
+  int code = 0;
+  auto probes = load_probes(o, env, code);
+  if (!probes) return code;
+  if (o.format == "json") {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& p : *probes)
+      out.push_back({{"probe", p.id}, {"description", p.description}, {"user", p.user},
+                     {"expected", to_json(p.expect)}, {"found", p.user || find_probe(p.id).has_value()}});
+    std::cout << nlohmann::json{{"environment", to_json(env)}, {"profile", o.profile}, {"probes", out}}.dump(2)
+              << "\n";
+    return 0;
+  }
+  std::cout << "profile " << o.profile << "\n";
+  for (const auto& line : describe(env)) std::cout << line << "\n";
+  std::cout << "\n";
+  for (const auto& p : *probes) {
+    std::string id = p.id;
+    if (!p.user && !find_probe(p.id)) id += " (not built)";
+    std::printf("%-24s %s\n%-24s   expect: %s%s\n", id.c_str(), p.description.c_str(), "",
+                describe(p.expect).c_str(), p.expect.why.empty() ? "" : (" (" + p.expect.why + ")").c_str());
+  }
+  return 0;
+}
+
+std::set<std::string> split_commas(const std::vector<std::string>& values) {
+  std::set<std::string> out;
+  for (const auto& v : values) {
+    std::stringstream ss(v);
+    for (std::string item; std::getline(ss, item, ',');)
+      if (!item.empty()) out.insert(item);
+  }
+  return out;
+}
+
+int cmd_run(const std::vector<std::string>& args) {
+  CommonOptions o;
+  std::vector<std::string> only;
+  unsigned jobs = 0;
+  double timeout = 10;
+  std::string capture = "auto";
+  po::options_description d("run options");
+  add_common(d, o);
+  d.add_options()
+      ("only", po::value(&only)->composing(), "comma-separated probe ids")
+      ("jobs,j", po::value(&jobs), "probes run in parallel (default: CPUs)")
+      ("timeout", po::value(&timeout), "seconds per probe (default 10)")
+      ("help,h", "this help");
+  po::options_description hidden;
+  hidden.add_options()("capture", po::value(&capture), "auto, ptrace or handler (tests)");
+  po::options_description all;
+  all.add(d).add(hidden);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << kUsage << d;
+    return 0;
+  }
+  if (o.format != "text" && o.format != "json" && o.format != "ktap" && o.format != "junit")
+    return usage_error("unknown format '" + o.format + "' (text, json, ktap, junit)");
+  if (!(timeout > 0) || timeout > 86400) return usage_error("--timeout must be a number of seconds > 0");
+  if (capture != "auto" && capture != "ptrace" && capture != "handler")
+    return usage_error("--capture must be auto, ptrace or handler");
+
+  RunOptions ropts;
+  ropts.drop_to = probe_user(o.as_root);
+  ropts.jobs = jobs ? jobs : std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  bool ptrace_ok = capture != "handler" && ptrace_permitted();
+  if (capture == "ptrace" && !ptrace_ok) return usage_error("--capture=ptrace: ptrace is not permitted here");
+  ropts.capture = ptrace_ok ? Capture::ptrace : Capture::handler;
+
+  Report report;
+  report.env = detect_environment(ropts.drop_to ? ropts.drop_to->first : geteuid());
+  report.env.capture = ptrace_ok ? "ptrace" : "handler";
+  report.profile = o.profile;
+  int code = 0;
+  auto loaded = load_probes(o, report.env, code);
+  if (!loaded) return code;
+  std::vector<ProbeDef> probes = std::move(*loaded);
+  if (!only.empty()) {
+    std::set<std::string> wanted = split_commas(only);
+    for (const auto& w : wanted)
+      if (std::none_of(probes.begin(), probes.end(), [&](const ProbeDef& p) { return p.id == w; }))
+        return usage_error("--only: unknown probe '" + w + "'");
+    std::erase_if(probes, [&](const ProbeDef& p) { return !wanted.contains(p.id); });
+  }
+
+  // Probes that cannot start are reported as errors, in order, with the rest.
+  std::vector<Launch> launches;
+  std::vector<std::size_t> launch_probe;  // launch index -> probe index
+  std::vector<std::optional<ResultRow>> rows(probes.size());
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    Launch l;
+    l.timeout = probes[i].timeout.value_or(timeout);
+    if (probes[i].user) {
+      l.argv = probes[i].command;
+    } else if (auto path = find_probe(probes[i].id)) {
+      l.argv = {*path};
+    } else {
+      Observation obs;
+      obs.error = "probe binary not found (build target vma-probes, or set VMA_PROBES_DIR)";
+      rows[i] = ResultRow{&probes[i], obs, judge(probes[i].expect, obs, report.env.mmap_min_addr)};
+      continue;
+    }
+    launches.push_back(std::move(l));
+    launch_probe.push_back(i);
+  }
+
+  const bool color = o.format == "text" && isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+  std::size_t printed = 0;
+  auto flush_rows = [&] {
+    if (o.format != "text") return;
+    while (printed < rows.size() && rows[printed]) std::cout << text_row(*rows[printed++], color) << std::flush;
+  };
+  if (o.format == "text") std::cout << text_header(report, color) << std::flush;
+  flush_rows();
+
+  vma::ElfCache elf_cache;
+  auto t0 = std::chrono::steady_clock::now();
+  int sig = run_probes(launches, ropts, elf_cache, [&](std::size_t li, Observation obs) {
+    std::size_t pi = launch_probe[li];
+    Verdict v = judge(probes[pi].expect, obs, report.env.mmap_min_addr);
+    rows[pi] = ResultRow{&probes[pi], std::move(obs), v};
+    flush_rows();
+  });
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!sig) {
+    // A signal that came after the last probe finished still interrupts.
+    sigset_t pending;
+    sigpending(&pending);
+    if (sigismember(&pending, SIGINT)) sig = SIGINT;
+    else if (sigismember(&pending, SIGTERM)) sig = SIGTERM;
+  }
+  report.interrupted = sig;
+  for (auto& r : rows) {
+    if (r) report.rows.push_back(std::move(*r));
+    else ++report.not_run;
+  }
+  if (o.format == "text") {
+    // Rows not printed yet: the in-order prefix stalled at one not run.
+    for (std::size_t i = printed; i < rows.size(); ++i)
+      if (rows[i]) std::cout << text_row(*rows[i], color);
+    std::cout << text_footer(report, color);
+  } else if (o.format == "json") {
+    std::cout << json_report(report).dump(2) << "\n";
+  } else if (o.format == "ktap") {
+    std::cout << ktap_report(report);
+  } else {
+    std::cout << junit_report(report);
+  }
+  std::cout.flush();
+  return exit_status(report);
+}
+
+int cmd_demo(const std::vector<std::string>& args) {
+  std::string which;
+  bool step = false;
+  po::options_description d("demo options");
+  d.add_options()("step", po::bool_switch(&step), "wait for Enter between steps (on a terminal)")
+      ("help,h", "this help");
+  po::options_description hidden;
+  hidden.add_options()("which", po::value(&which));
+  po::options_description all;
+  all.add(d).add(hidden);
+  po::positional_options_description pos;
+  pos.add("which", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << kUsage << d;
+    return 0;
+  }
+  if (which.empty()) return usage_error("demo needs one of wx, guard, null, stack");
+  auto demo = parse_demo(which);
+  if (!demo) return usage_error("unknown demo '" + which + "' (wx, guard, null, stack)");
+  DemoOptions opts;
+  opts.step = step && isatty(STDIN_FILENO);
+  opts.color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+  return run_demo(*demo, opts);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Block SIGINT/SIGTERM from the start: the runner takes them from a
+  // signalfd, and one that arrives before it starts is still pending then.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) return usage_error("missing command");
+  std::string cmd = args.front();
+  args.erase(args.begin());
+  try {
+    if (cmd == "list") return cmd_list(args);
+    if (cmd == "run") {
+      sigprocmask(SIG_BLOCK, &stop, nullptr);
+      return cmd_run(args);
+    }
+    if (cmd == "demo") return cmd_demo(args);
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    return usage_error("unknown command '" + cmd + "'");
+  } catch (const po::error& e) {
+    return usage_error(e.what());
+  }
+}

@@ -1,0 +1,226 @@
+#include "report.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+
+#include "signals.h"
+
+namespace vma::harness {
+namespace {
+
+const char* color_of(Status s) {
+  switch (s) {
+    case Status::pass: return "\033[32m";
+    case Status::fail: return "\033[1;31m";
+    case Status::skip: return "\033[33m";
+    case Status::error: return "\033[1;35m";
+  }
+  return "";
+}
+
+std::string pad(std::string s, std::size_t width) {
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s;
+}
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters, even escaped.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') out += '?';
+        else out += c;
+    }
+  }
+  return out;
+}
+
+/// One line, for TAP comments and XML attributes.
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", s);
+  return buf;
+}
+
+std::string details(const ResultRow& row) {
+  std::string d = "expected: " + describe(row.probe->expect) + "\nobserved: " + describe(row.observed);
+  if (!row.observed.explanation.empty()) d += "\n" + row.observed.explanation;
+  for (const auto& n : row.observed.notes) d += "\nnote: " + n;
+  if (!row.observed.stderr_text.empty()) d += "\nstderr: " + row.observed.stderr_text;
+  return d;
+}
+
+}  // namespace
+
+Totals totals(const Report& r) {
+  Totals t;
+  for (const auto& row : r.rows) {
+    switch (row.verdict.status) {
+      case Status::pass: ++t.pass; break;
+      case Status::fail: ++t.fail; break;
+      case Status::skip: ++t.skip; break;
+      case Status::error: ++t.error; break;
+    }
+  }
+  return t;
+}
+
+int exit_status(const Report& r) {
+  if (r.interrupted) return 128 + r.interrupted;
+  Totals t = totals(r);
+  return t.fail + t.error == 0 ? 0 : 1;
+}
+
+std::string text_header(const Report& r, bool color) {
+  std::string s;
+  const char* dim = color ? "\033[2m" : "";
+  const char* off = color ? "\033[0m" : "";
+  s += std::string(dim) + "vma-harness, profile " + r.profile + off + "\n";
+  for (const auto& line : describe(r.env)) s += std::string(dim) + line + off + "\n";
+  s += "\n" + pad("PROBE", 22) + " " + pad("EXPECTED", 44) + " " + pad("OBSERVED", 56) + " VERDICT\n";
+  return s;
+}
+
+std::string text_row(const ResultRow& row, bool color) {
+  std::string verdict = to_string(row.verdict.status);
+  if (color) verdict = color_of(row.verdict.status) + verdict + "\033[0m";
+  std::string s = pad(row.probe->id, 22) + " " + pad(describe(row.probe->expect), 44) + " " +
+                  pad(describe(row.observed), 56) + " " + verdict + "\n";
+  if ((row.verdict.status == Status::fail || row.verdict.status == Status::error) &&
+      !row.verdict.reason.empty()) {
+    s += std::string(23, ' ') + "-> " + row.verdict.reason + "\n";
+  }
+  return s;
+}
+
+std::string text_footer(const Report& r, bool color) {
+  Totals t = totals(r);
+  std::string s = "\n";
+  if (r.interrupted)
+    s += "interrupted by " + signal_name(r.interrupted) + "; " + std::to_string(r.not_run) +
+         " probes not run\n";
+  std::string line = std::to_string(r.rows.size()) + " probes: " + std::to_string(t.pass) + " pass, " +
+                     std::to_string(t.fail) + " fail, " + std::to_string(t.skip) + " skip, " +
+                     std::to_string(t.error) + " error in " + seconds_text(r.seconds) + " s";
+  if (color) line = std::string(t.fail + t.error ? "\033[1;31m" : "\033[32m") + line + "\033[0m";
+  return s + line + "\n";
+}
+
+nlohmann::json json_report(const Report& r) {
+  nlohmann::json results = nlohmann::json::array();
+  for (const auto& row : r.rows) {
+    results.push_back({
+        {"probe", row.probe->id},
+        {"description", row.probe->description},
+        {"user", row.probe->user},
+        {"status", to_string(row.verdict.status)},
+        {"expected", to_json(row.probe->expect)},
+        {"observed", to_json(row.observed)},
+        {"reason", row.verdict.reason},
+    });
+  }
+  Totals t = totals(r);
+  nlohmann::json summary = {
+      {"profile", r.profile}, {"total", r.rows.size()}, {"pass", t.pass}, {"fail", t.fail},
+      {"skip", t.skip},       {"error", t.error},       {"seconds", r.seconds},
+      {"interrupted", r.interrupted ? nlohmann::json(signal_name(r.interrupted)) : nlohmann::json(nullptr)},
+      {"not_run", r.not_run},
+  };
+  return {{"environment", to_json(r.env)}, {"results", results}, {"summary", summary}};
+}
+
+std::string ktap_report(const Report& r) {
+  std::string s = "TAP version 13\n1.." + std::to_string(r.rows.size()) + "\n";
+  s += "# vma-harness profile " + r.profile + "\n";
+  for (const auto& line : describe(r.env)) s += "# " + line + "\n";
+  std::size_t n = 0;
+  for (const auto& row : r.rows) {
+    ++n;
+    const std::string num = std::to_string(n);
+    const std::string& id = row.probe->id;
+    switch (row.verdict.status) {
+      case Status::pass:
+        s += "# " + id + ": " + one_line(describe(row.observed)) + "\n";
+        s += "ok " + num + " " + id + "\n";
+        break;
+      case Status::skip:
+        s += "ok " + num + " " + id + " # SKIP " + one_line(row.verdict.reason) + "\n";
+        break;
+      case Status::fail:
+      case Status::error:
+        s += "# " + id + ": " + one_line(row.verdict.reason) + "\n";
+        s += "not ok " + num + " " + id + (row.verdict.status == Status::error ? " # error" : "") + "\n";
+        break;
+    }
+  }
+  if (r.interrupted)
+    s += "Bail out! interrupted by " + signal_name(r.interrupted) + ", " + std::to_string(r.not_run) +
+         " probes not run\n";
+  Totals t = totals(r);
+  s += "# Totals: pass:" + std::to_string(t.pass) + " fail:" + std::to_string(t.fail) +
+       " xfail:0 xpass:0 skip:" + std::to_string(t.skip) + " error:" + std::to_string(t.error) + "\n";
+  return s;
+}
+
+std::string junit_report(const Report& r) {
+  Totals t = totals(r);
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+  const std::string suite = "vma-harness." + r.profile;
+  auto counts = [&] {
+    return " tests=\"" + std::to_string(r.rows.size()) + "\" failures=\"" + std::to_string(t.fail) +
+           "\" errors=\"" + std::to_string(t.error) + "\" skipped=\"" + std::to_string(t.skip) +
+           "\" time=\"" + seconds_text(r.seconds) + "\"";
+  };
+  std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  s += "<testsuites name=\"vma-harness\"" + counts() + ">\n";
+  s += "  <testsuite name=\"" + xml_escape(suite) + "\"" + counts() + " timestamp=\"" + stamp +
+       "\" hostname=\"" + xml_escape(host) + "\">\n";
+  s += "    <properties>\n";
+  for (auto& [k, v] : to_json(r.env).items())
+    s += "      <property name=\"" + xml_escape(k) + "\" value=\"" +
+         xml_escape(v.is_string() ? v.get<std::string>() : v.dump()) + "\"/>\n";
+  if (r.interrupted)
+    s += "      <property name=\"interrupted\" value=\"" + signal_name(r.interrupted) + "\"/>\n";
+  s += "    </properties>\n";
+  for (const auto& row : r.rows) {
+    s += "    <testcase name=\"" + xml_escape(row.probe->id) + "\" classname=\"" + xml_escape(suite) +
+         "\" time=\"" + seconds_text(row.observed.seconds) + "\"";
+    const std::string msg = xml_escape(one_line(row.verdict.reason));
+    switch (row.verdict.status) {
+      case Status::pass: s += ">\n"; break;
+      case Status::skip: s += ">\n      <skipped message=\"" + msg + "\"/>\n"; break;
+      case Status::fail:
+        s += ">\n      <failure message=\"" + msg + "\" type=\"fail\">" + xml_escape(details(row)) +
+             "</failure>\n";
+        break;
+      case Status::error:
+        s += ">\n      <error message=\"" + msg + "\" type=\"error\">" + xml_escape(details(row)) +
+             "</error>\n";
+        break;
+    }
+    s += "      <system-out>" + xml_escape(details(row)) + "</system-out>\n";
+    s += "    </testcase>\n";
+  }
+  s += "  </testsuite>\n</testsuites>\n";
+  return s;
+}
+
+}  // namespace vma::harness

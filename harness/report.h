@@ -1,0 +1,50 @@
+#pragma once
+/// \file
+/// The run report in four formats: a text table (streamed row by row), JSON,
+/// KTAP (kselftest style) and JUnit XML. The shapes are a contract (issue 5,
+/// REFERENCE.md §5).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "environment.h"
+#include "expectation.h"
+#include "profile.h"
+
+namespace vma::harness {
+
+struct ResultRow {
+  const ProbeDef* probe = nullptr;
+  Observation observed;
+  Verdict verdict;
+};
+
+struct Report {
+  Environment env;
+  std::string profile;
+  std::vector<ResultRow> rows;  ///< in probe order; only probes that ran
+  int interrupted = 0;          ///< SIGINT/SIGTERM, or 0
+  std::size_t not_run = 0;      ///< probes not started because of the interrupt
+  double seconds = 0;
+};
+
+struct Totals {
+  std::size_t pass = 0, fail = 0, skip = 0, error = 0;
+};
+Totals totals(const Report& r);
+
+/// 0 when nothing failed or errored, 1 otherwise, 128+signal when interrupted.
+int exit_status(const Report& r);
+
+std::string text_header(const Report& r, bool color);
+std::string text_row(const ResultRow& row, bool color);
+std::string text_footer(const Report& r, bool color);
+
+nlohmann::json json_report(const Report& r);
+std::string ktap_report(const Report& r);
+std::string junit_report(const Report& r);
+
+}  // namespace vma::harness

@@ -1,0 +1,338 @@
+#include "commands.h"
+
+#include <csignal>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "options.h"
+#include "region_kind.h"
+#include "render.h"
+#include "signals.h"
+
+namespace vma::lldb_plugin {
+
+namespace {
+
+constexpr FlagSpec kWhereisFlags[] = {{"--json", ""}};
+constexpr FlagSpec kMapFlags[] = {{"--json", ""}, {"--kind", "K"}, {"--gaps", ""}};
+constexpr FlagSpec kFaultFlags[] = {{"--json", ""}};
+
+std::vector<std::string> to_args(char** command) {
+  std::vector<std::string> args;
+  for (; command != nullptr && *command != nullptr; ++command) args.emplace_back(*command);
+  return args;
+}
+
+bool fail(lldb::SBCommandReturnObject& result, const std::string& message) {
+  result.SetError(message.c_str());
+  return false;
+}
+
+bool print(lldb::SBCommandReturnObject& result, const std::string& text) {
+  result.PutCString(text.c_str(), static_cast<int>(text.size()));
+  if (!text.empty() && text.back() != '\n') result.PutCString("\n");
+  result.SetStatus(lldb::eReturnStatusSuccessFinishResult);
+  return true;
+}
+
+bool print_json(lldb::SBCommandReturnObject& result, const nlohmann::json& j) {
+  return print(result, j.dump(2) + "\n");
+}
+
+/// Runs `body`; any exception becomes a command error, never an abort.
+template <typename F>
+bool guarded(lldb::SBCommandReturnObject& result, const char* command, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return fail(result, std::string(command) + ": internal error: " + e.what());
+  } catch (...) {
+    return fail(result, std::string(command) + ": internal error");
+  }
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+/// A plain number ("0x7ffd1234", "4096") is taken as is: no expression
+/// evaluation, so nothing runs or allocates in the target. Octal-looking
+/// literals ("0777") go to LLDB, which reads them as C does.
+std::optional<Addr> literal_address(const std::string& expr) {
+  const bool hex = expr.size() > 2 && expr[0] == '0' && (expr[1] == 'x' || expr[1] == 'X');
+  const bool dec = !expr.empty() && expr.find_first_not_of("0123456789") == std::string::npos &&
+                   (expr == "0" || expr[0] != '0');
+  if (!hex && !dec) return std::nullopt;
+  return parse_address(expr);
+}
+
+/// The address an expression denotes in the selected frame: the value of a
+/// pointer, integer or register; the address of an array or function.
+Result<Addr> evaluate_address(lldb::SBTarget& target, lldb::SBProcess& process,
+                              const std::string& expr) {
+  if (std::optional<Addr> a = literal_address(expr)) return *a;
+  lldb::SBFrame frame = process.GetSelectedThread().GetSelectedFrame();
+  lldb::SBValue value =
+      frame.IsValid() ? frame.EvaluateExpression(expr.c_str()) : target.EvaluateExpression(expr.c_str());
+  lldb::SBError error = value.GetError();
+  if (!value.IsValid() || error.Fail()) {
+    std::string why = error.GetCString() ? trim(error.GetCString()) : "no value";
+    return Error{"cannot evaluate '" + expr + "': " + why};
+  }
+  lldb::SBType type = value.GetType();
+  const std::uint32_t type_class = type.GetTypeClass();
+  if (type_class & (lldb::eTypeClassArray | lldb::eTypeClassFunction)) {
+    const lldb::addr_t a = value.GetLoadAddress();
+    if (a == LLDB_INVALID_ADDRESS)
+      return Error{"'" + expr + "' has no address in the target"};
+    return a;
+  }
+  lldb::SBError conv;
+  const std::uint64_t a = value.GetValueAsUnsigned(conv, 0);
+  if (conv.Fail()) {
+    const char* tn = type.GetName();
+    return Error{"'" + expr + "' is a value of type '" + std::string(tn ? tn : "?") +
+                 "', not an address; take its address with '&'"};
+  }
+  return a;
+}
+
+/// Signals whose siginfo carries the faulting address (si_addr in _sigfault).
+bool has_fault_address(int signo) {
+  return signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE ||
+         signo == SIGTRAP;
+}
+
+std::optional<std::int64_t> signed_child(lldb::SBValue parent, const char* name) {
+  lldb::SBValue v = parent.GetChildMemberWithName(name);
+  if (!v.IsValid()) return std::nullopt;
+  lldb::SBError e;
+  const std::int64_t x = v.GetValueAsSigned(e, 0);
+  if (e.Fail()) return std::nullopt;
+  return x;
+}
+
+/// The faulting instruction at `pc`, as LLDB disassembles it; empty when the
+/// pc is not readable (a jump to a bad address).
+std::string instruction_at(lldb::SBTarget& target, Addr pc) {
+  lldb::SBAddress at(pc, target);
+  lldb::SBInstructionList list = target.ReadInstructions(at, 1);
+  if (!list.IsValid() || list.GetSize() == 0) return {};
+  lldb::SBInstruction insn = list.GetInstructionAtIndex(0);
+  const char* mnemonic = insn.GetMnemonic(target);
+  const char* operands = insn.GetOperands(target);
+  std::string text = mnemonic ? mnemonic : "";
+  if (operands && *operands) text += std::string(" ") + operands;
+  return text;
+}
+
+const char* stop_reason_name(lldb::StopReason r) {
+  switch (r) {
+    case lldb::eStopReasonNone: return "no reason";
+    case lldb::eStopReasonTrace: return "trace";
+    case lldb::eStopReasonBreakpoint: return "a breakpoint";
+    case lldb::eStopReasonWatchpoint: return "a watchpoint";
+    case lldb::eStopReasonSignal: return "a signal";
+    case lldb::eStopReasonException: return "an exception";
+    case lldb::eStopReasonExec: return "exec";
+    case lldb::eStopReasonPlanComplete: return "a completed step";
+    case lldb::eStopReasonThreadExiting: return "thread exit";
+    case lldb::eStopReasonInstrumentation: return "instrumentation";
+    case lldb::eStopReasonFork: return "fork";
+    case lldb::eStopReasonVFork: return "vfork";
+    case lldb::eStopReasonVForkDone: return "vfork done";
+    default: return "an unknown reason";
+  }
+}
+
+}  // namespace
+
+bool WhereisCommand::DoExecute(lldb::SBDebugger debugger, char** command,
+                               lldb::SBCommandReturnObject& result) {
+  return guarded(result, "vma whereis", [&] {
+    const std::vector<std::string> argv = to_args(command);
+    Result<ParsedArgs> args = parse_args(argv, kWhereisFlags);
+    if (!args) return fail(result, "vma whereis: " + args.error().message);
+    if (args->operands.empty())
+      return fail(result, "vma whereis: give at least one expression (vma whereis [--json] <expr>...)");
+
+    // Checks target and process before evaluating anything.
+    Result<ProcessView*> view = cache_->current(debugger);
+    if (!view) return fail(result, "vma whereis: " + view.error().message);
+
+    std::vector<Addr> addrs;
+    for (const std::string& expr : args->operands) {
+      Result<Addr> a = evaluate_address((*view)->target(), (*view)->process(), expr);
+      if (!a) return fail(result, "vma whereis: " + a.error().message);
+      addrs.push_back(*a);
+    }
+    // An expression may have run code in the target: ask again for this stop.
+    view = cache_->current(debugger);
+    if (!view) return fail(result, "vma whereis: " + view.error().message);
+
+    std::vector<Annotation> anns;
+    for (Addr a : addrs) {
+      Result<Annotation> ann = (*view)->annotate_address(a, cache_->elf_cache());
+      if (!ann) return fail(result, "vma whereis: " + ann.error().message);
+      anns.push_back(std::move(*ann));
+    }
+    if (args->has("--json")) return print_json(result, whereis_json(anns));
+    return print(result, whereis_text(anns, TextStyle{debugger.GetUseColor()}));
+  });
+}
+
+bool MapCommand::DoExecute(lldb::SBDebugger debugger, char** command,
+                           lldb::SBCommandReturnObject& result) {
+  return guarded(result, "vma map", [&] {
+    const std::vector<std::string> argv = to_args(command);
+    Result<ParsedArgs> args = parse_args(argv, kMapFlags);
+    if (!args) return fail(result, "vma map: " + args.error().message);
+    if (!args->operands.empty())
+      return fail(result, "vma map: unexpected argument '" + args->operands.front() +
+                              "'; valid options: " + describe_flags(kMapFlags));
+    MapFilter filter;
+    filter.gaps = args->has("--gaps");
+    if (auto it = args->flags.find("--kind"); it != args->flags.end()) {
+      filter.kind = parse_region_kind(it->second);
+      if (!filter.kind) {
+        std::string kinds;
+        for (const RegionKindInfo& k : region_kinds()) {
+          if (!kinds.empty()) kinds += ", ";
+          kinds += k.name;
+        }
+        return fail(result, "vma map: unknown kind '" + it->second + "'; kinds: " + kinds);
+      }
+    }
+    Result<ProcessView*> view = cache_->current(debugger);
+    if (!view) return fail(result, "vma map: " + view.error().message);
+    Result<const AddressMap*> map = (*view)->address_map(cache_->elf_cache());
+    if (!map) return fail(result, "vma map: " + map.error().message);
+    if (args->has("--json")) return print_json(result, map_json(**map, filter));
+    return print(result, map_text(**map, filter, TextStyle{debugger.GetUseColor()}));
+  });
+}
+
+bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
+                             lldb::SBCommandReturnObject& result) {
+  return guarded(result, "vma fault", [&] {
+    const std::vector<std::string> argv = to_args(command);
+    Result<ParsedArgs> args = parse_args(argv, kFaultFlags);
+    if (!args) return fail(result, "vma fault: " + args.error().message);
+    if (!args->operands.empty())
+      return fail(result, "vma fault: unexpected argument '" + args->operands.front() +
+                              "'; valid options: " + describe_flags(kFaultFlags));
+    Result<ProcessView*> view = cache_->current(debugger);
+    if (!view) return fail(result, "vma fault: " + view.error().message);
+    lldb::SBTarget& target = (*view)->target();
+    lldb::SBThread thread = (*view)->process().GetSelectedThread();
+    if (!thread.IsValid()) return fail(result, "vma fault: no selected thread");
+    const lldb::StopReason reason = thread.GetStopReason();
+    if (reason != lldb::eStopReasonSignal && reason != lldb::eStopReasonException)
+      return fail(result, "vma fault: thread " + std::to_string(thread.GetThreadID()) +
+                              " stopped for " + stop_reason_name(reason) +
+                              ", not a signal; vma fault needs a stop at a signal");
+
+    Fault fault;
+    bool from_siginfo = false;
+    lldb::SBValue siginfo = thread.GetSiginfo();
+    if (siginfo.IsValid() && siginfo.GetError().Success()) {
+      std::optional<std::int64_t> signo = signed_child(siginfo, "si_signo");
+      std::optional<std::int64_t> code = signed_child(siginfo, "si_code");
+      if (signo && code) {
+        from_siginfo = true;
+        fault.signo = static_cast<int>(*signo);
+        fault.code = static_cast<int>(*code);
+        if (has_fault_address(fault.signo)) {
+          lldb::SBValue addr = siginfo.GetChildMemberWithName("_sifields")
+                                   .GetChildMemberWithName("_sigfault")
+                                   .GetChildMemberWithName("si_addr");
+          lldb::SBError e;
+          const std::uint64_t a = addr.GetValueAsUnsigned(e, 0);
+          if (addr.IsValid() && e.Success()) fault.addr = a;
+        }
+      }
+    }
+#ifdef VMAKIT_HAVE_CORE_SOURCE
+    // LLDB 19 reads no siginfo from cores; core's reader has NT_SIGINFO.
+    if (!from_siginfo && (*view)->core() != nullptr &&
+        (*view)->core()->fatal_tid() == static_cast<int>(thread.GetThreadID())) {
+      if (std::optional<Fault> f = (*view)->core()->fatal_fault()) {
+        fault = *f;
+        from_siginfo = true;
+      }
+    }
+#endif
+    if (!from_siginfo) {
+      // No siginfo (LLDB cannot read it for this process kind): the signal
+      // number is all the stop reason carries.
+      if (reason != lldb::eStopReasonSignal || thread.GetStopReasonDataCount() < 1)
+        return fail(result, "vma fault: LLDB has neither siginfo nor a signal number for thread " +
+                                std::to_string(thread.GetThreadID()));
+      fault.signo = static_cast<int>(thread.GetStopReasonDataAtIndex(0));
+      result.AppendWarning(
+          "LLDB has no siginfo for this thread: si_code and the fault address are unknown; "
+          "the signal comes from the stop reason\n");
+    }
+    lldb::SBFrame frame0 = thread.GetFrameAtIndex(0);
+    if (frame0.IsValid() && frame0.GetPC() != LLDB_INVALID_ADDRESS) {
+      fault.pc = frame0.GetPC();
+      fault.instruction = instruction_at(target, *fault.pc);
+    }
+
+    Annotation at_addr;
+    if (fault.addr) {
+      Result<Annotation> ann = (*view)->annotate_address(*fault.addr, cache_->elf_cache());
+      if (!ann) return fail(result, "vma fault: " + ann.error().message);
+      at_addr = std::move(*ann);
+    }
+    if (args->has("--json")) return print_json(result, fault_json(fault, at_addr));
+    return print(result, fault_text(fault, at_addr, TextStyle{debugger.GetUseColor()}));
+  });
+}
+
+bool register_commands(lldb::SBDebugger& debugger) {
+  lldb::SBCommandInterpreter interpreter = debugger.GetCommandInterpreter();
+  lldb::SBCommand vma = interpreter.AddMultiwordCommand(
+      "vma", "vmakit: what is at an address of the debugged process, and why it faulted.");
+  if (!vma.IsValid()) return false;
+  auto cache = std::make_shared<StopCache>();
+  const std::string legend = legend_text(TextStyle{false});
+
+  lldb::SBCommand whereis = vma.AddCommand(
+      "whereis", new WhereisCommand(cache),
+      "Annotate addresses: region kind, bounds, permissions, file, section, symbol, thread.",
+      "vma whereis [--json] <expr>...");
+  whereis.SetHelpLong(
+      ("Each <expr> is an LLDB expression evaluated in the selected frame ($rsp, $pc,\n"
+       "&global, ptr->next, 0x7ffd1234); separate expressions with spaces and quote\n"
+       "one that has spaces (\"buf + 16\"). A pointer, integer or register gives its\n"
+       "value; an array or function gives its address.\n"
+       "--json prints the same array as `vma whereis --pid PID --json`.\n\nKinds:\n" +
+       legend)
+          .c_str());
+
+  lldb::SBCommand map = vma.AddCommand(
+      "map", new MapCommand(cache),
+      "The classified memory map of the process, like 'memory region --all' with kinds.",
+      "vma map [--json] [--kind K] [--gaps]");
+  map.SetHelpLong(("--kind K shows only regions of kind K; --gaps adds the unmapped gaps;\n"
+                   "--json prints {\"regions\": [...]} as `vma map --pid PID --json` does.\n"
+                   "A live local process is read from /proc/PID; a remote process or a core\n"
+                   "from LLDB's region list.\n\nKinds:\n" +
+                   legend)
+                      .c_str());
+
+  lldb::SBCommand fault = vma.AddCommand(
+      "fault", new FaultCommand(cache),
+      "At a signal stop: the signal, its si_code, the fault address annotated, the faulting "
+      "instruction and one line of explanation.",
+      "vma fault [--json]");
+  fault.SetHelpLong(
+      "Reads the selected thread's siginfo (si_signo, si_code, si_addr); where LLDB has\n"
+      "none, only the signal number from the stop reason is known.\n");
+  return true;
+}
+
+}  // namespace vma::lldb_plugin

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Sets vmakit up on Debian 12, idempotently: installs the Debian packages it
+# needs (as root, or through sudo) when any is missing, configures and builds.
+#
+#   bash scripts/setup.sh           set up and build
+#   bash scripts/setup.sh --run     ... then run the main job: the harness
+#                                   against the running kernel, with its report
+#   bash scripts/setup.sh --test    ... then run the whole test suite
+#
+# Environment: BUILD_DIR (default: build), VMAKIT_SKIP_INSTALL=1 to never
+# call apt-get (then missing packages are an error).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BUILD_DIR:-$top/build}
+mode=${1:-}
+case "$mode" in
+  ""|--run|--test) ;;
+  *) echo "usage: bash scripts/setup.sh [--run|--test]" >&2; exit 2 ;;
+esac
+
+packages=(
+  g++ cmake ninja-build pkg-config binutils
+  libboost-program-options-dev libfmt-dev nlohmann-json3-dev libelf-dev libtomlplusplus-dev catch2
+  lldb-19 liblldb-19-dev gdb gdbserver python3 python3-dev pybind11-dev
+  paxtest
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  if [[ ${VMAKIT_SKIP_INSTALL:-0} == 1 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    exit 1
+  fi
+  if [[ $(id -u) == 0 ]]; then
+    sudo=()
+  elif command -v sudo >/dev/null; then
+    sudo=(sudo)
+  else
+    echo "setup: missing Debian packages (${missing[*]}); run as root or install sudo" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$build" -j "$jobs"
+
+case "$mode" in
+  --run)
+    if [[ -x $build/vma-harness ]]; then
+      exec "$build/vma-harness" run
+    fi
+    # Until the harness exists: the classified map of a live process and a
+    # few of its addresses.
+    exec "$top/scripts/demo.sh" "$build"
+    ;;
+  --test)
+    exec ctest --test-dir "$build" --output-on-failure -j "$jobs"
+    ;;
+esac
