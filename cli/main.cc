@@ -1,7 +1,8 @@
 // vma: what is at this address? The command-line front end over core/.
 //
-//   vma whereis [--pid PID | --maps FILE] [--json] ADDR...
-//   vma map     [--pid PID | --maps FILE] [--json] [--kind K] [--gaps]
+//   vma whereis [--pid PID | --maps FILE | --core FILE] [--json] ADDR...
+//   vma map     [--pid PID | --maps FILE | --core FILE] [--json] [--kind K] [--gaps]
+//   vma fault   --core FILE [--json]
 //   vma kinds
 //
 // Exit status: 0 on success (an unmapped address is an answer), 2 on usage
@@ -21,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "annotation.h"
+#include "core_source.h"
 #include "proc_source.h"
 #include "region_source.h"
 #include "render.h"
@@ -35,12 +37,14 @@ constexpr const char* kUsage =
     "usage: vma <command> [options]\n"
     "\n"
     "commands:\n"
-    "  whereis [--pid PID | --maps FILE] [--json] ADDR...   annotate addresses\n"
-    "  map     [--pid PID | --maps FILE] [--json] [--kind K] [--gaps]\n"
+    "  whereis [--pid PID | --maps FILE | --core FILE] [--json] ADDR...\n"
+    "                                                     annotate addresses\n"
+    "  map     [--pid PID | --maps FILE | --core FILE] [--json] [--kind K] [--gaps]\n"
     "                                                     the classified map\n"
+    "  fault   --core FILE [--exe PATH] [--json]          the fatal signal of a core, annotated\n"
     "  kinds                                              list the region kinds\n"
     "\n"
-    "ADDR is 0x-prefixed hex or decimal. --core FILE is reserved for core files.\n"
+    "ADDR is 0x-prefixed hex or decimal.\n"
     "Run `vma <command> --help` for the options of one command.\n";
 
 struct UsageError {
@@ -57,10 +61,19 @@ po::options_description source_options() {
   d.add_options()
       ("pid,p", po::value<int>(), "a live process")
       ("maps,m", po::value<std::string>(), "a saved /proc/PID/maps or smaps file")
-      ("core", po::value<std::string>(), "a core file (reserved: not yet supported)")
+      ("core", po::value<std::string>(), "a core file (kernel- or gcore-written)")
+      ("exe", po::value<std::string>(), "with --core: the main executable, when not at the path the core names")
       ("arch", po::value<std::string>(), "target architecture: x86_64, x86_64-la57, aarch64, aarch64-52 "
                                          "(default: this machine)");
   return d;
+}
+
+/// Files a core names that cannot be used to classify (missing, another
+/// build): said on stderr, so a user knows why their text is "file".
+/// Deleted files are expected (memfds, unlinked temporaries) and not said.
+void warn_unusable_files(const vma::CoreSource& core) {
+  for (const vma::CoreFileCheck& c : core.file_checks())
+    if (!c.usable() && c.status != vma::CoreFileCheck::Status::deleted) std::fprintf(stderr, "vma: note: %s: %s\n", c.path.c_str(), c.describe().c_str());
 }
 
 po::options_description output_options() {
@@ -82,7 +95,7 @@ vma::TextStyle style_from(const po::variables_map& vm) {
 
 std::unique_ptr<vma::RegionSource> open_source(const po::variables_map& vm, bool full_map) {
   int n = static_cast<int>(vm.count("pid") + vm.count("maps") + vm.count("core"));
-  if (n == 0) fail("no source: give --pid PID or --maps FILE");
+  if (n == 0) fail("no source: give --pid PID, --maps FILE or --core FILE");
   if (n > 1) fail("give only one of --pid, --maps and --core");
   vma::Target target = vma::Target::host();
   if (vm.count("arch")) {
@@ -90,7 +103,14 @@ std::unique_ptr<vma::RegionSource> open_source(const po::variables_map& vm, bool
     if (!t) fail(t.error().message);
     target = *t;
   }
-  if (vm.count("core")) fail(fmt::format("{}: core files are not supported yet", vm["core"].as<std::string>()));
+  if (vm.count("core")) {
+    std::optional<std::string> exe;
+    if (vm.count("exe")) exe = vm["exe"].as<std::string>();
+    auto src = vma::CoreSource::open(vm["core"].as<std::string>(), exe);
+    if (!src) fail(src.error().message);
+    warn_unusable_files(**src);
+    return std::move(src).value();
+  }
   if (vm.count("maps")) {
     auto src = vma::open_maps_file(vm["maps"].as<std::string>(), target);
     if (!src) fail(src.error().message);
@@ -192,6 +212,31 @@ int cmd_map(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_fault(const std::vector<std::string>& args) {
+  po::options_description visible("options");
+  visible.add_options()
+      ("core", po::value<std::string>(), "the core file")
+      ("exe", po::value<std::string>(), "the main executable, when not at the path the core names");
+  visible.add(output_options());
+  auto vm = parse(args, visible, visible, nullptr, "vma fault --core FILE [--exe PATH] [--json]");
+  if (!vm.count("core")) fail("fault: give --core FILE (for a live process, use `vma fault` in LLDB or GDB)");
+  std::optional<std::string> exe;
+  if (vm.count("exe")) exe = vm["exe"].as<std::string>();
+  const std::string path = vm["core"].as<std::string>();
+  auto style = style_from(vm);
+  auto src = vma::CoreSource::open(path, exe);
+  if (!src) fail(src.error().message);
+  warn_unusable_files(**src);
+  auto fault = (*src)->fatal_fault();
+  if (!fault) fail(fmt::format("{}: no fatal signal recorded (no NT_SIGINFO with a signal)", path));
+  vma::ElfCache cache;
+  auto at = vma::whereis(**src, fault->addr.value_or(0), cache);
+  if (!at) fail(at.error().message);
+  if (vm["json"].as<bool>()) std::cout << vma::fault_json(*fault, *at).dump(2) << "\n";
+  else std::cout << vma::fault_text(*fault, *at, style);
+  return 0;
+}
+
 int cmd_kinds(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] != "--help" && args[0] != "-h") fail(fmt::format("kinds: unexpected argument \"{}\"", args[0]));
   std::cout << vma::legend_text({isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr});
@@ -218,6 +263,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "whereis") return cmd_whereis(args);
   if (cmd == "map") return cmd_map(args);
+  if (cmd == "fault") return cmd_fault(args);
   if (cmd == "kinds") return cmd_kinds(args);
-  fail(fmt::format("unknown command \"{}\" (expected whereis, map or kinds)", cmd));
+  fail(fmt::format("unknown command \"{}\" (expected whereis, map, fault or kinds)", cmd));
 }

@@ -25,6 +25,8 @@ class Classifier {
  public:
   Classifier(const Snapshot& s, ElfCache& cache) : s_(s), m_(s.mappings), cache_(cache), ps_(s.target.page_size) {
     out_.resize(m_.size());
+    some_sp_unknown_ = !s.threads_known;
+    for (const ThreadInfo& t : s.threads) some_sp_unknown_ |= !t.sp.has_value();
     for (std::size_t i = 0; i < m_.size(); ++i) out_[i].mapping = m_[i];
   }
 
@@ -264,9 +266,10 @@ class Classifier {
         return;
       }
     }
-    // Without a thread list, a thread stack is known by its shape: an rw
-    // area directly above a small PROT_NONE guard (glibc allocatestack.c).
-    if (!s_.threads_known && i > 0 && contiguous(m_[i - 1], m) && private_anon(m_[i - 1]) &&
+    // Without every thread's SP (no thread list, or a thread that was
+    // running when read), a thread stack is known by its shape: an rw area
+    // directly above a small PROT_NONE guard (glibc allocatestack.c).
+    if (some_sp_unknown_ && i > 0 && contiguous(m_[i - 1], m) && private_anon(m_[i - 1]) &&
         is_prot_none(m_[i - 1].perms) && m_[i - 1].range.size() <= (1u << 20) && m.range.size() >= (16u << 10) &&
         has(m.perms, Perms::read | Perms::write) && !has(m.perms, Perms::exec))
       return set(i, RegionKind::thread_stack, with_name("inferred from its shape (rw above a guard); thread unknown"));
@@ -292,6 +295,7 @@ class Classifier {
   const std::vector<Mapping>& m_;
   ElfCache& cache_;
   Addr ps_;
+  bool some_sp_unknown_ = false;
   std::vector<Region> out_;
 };
 

@@ -648,11 +648,13 @@ std::vector<Mapping> CoreSource::build_mappings() const {
       // With an NT_FILE note, a range it names gets its path and file offset
       // (exact) and a range it does not name is anonymous, so offset 0 is
       // exact too; file_info_known is true in both cases so the classifier
-      // uses the offset. Device and inode are never in a core: they stay 0,
+      // uses the offset. Device and inode are never in a core: they stay 0
+      // with dev_inode_known false,
       // which LocalFileResolver and CoreFileResolver read as "unknown" (the
       // resolver checks build-ids instead). Without NT_FILE nothing but the
       // executable (named from --exe or AT_EXECFN) has file information.
       m.file_info_known = has_file_note_;
+      m.dev_inode_known = false;
       auto it = std::upper_bound(entries.begin(), entries.end(), cursor,
                                  [](Addr a, const CoreFileEntry& f) { return a < f.range.start; });
       Addr piece_end = seg.range.end;

@@ -28,6 +28,9 @@ struct Mapping {
   /// False when the source does not know offset, dev and inode (a debugger's
   /// region list, a core without NT_FILE for this range).
   bool file_info_known = true;
+  /// False when the offset is known but dev and inode are not (core files:
+  /// NT_FILE records paths and offsets only).
+  bool dev_inode_known = true;
 
   bool is_file() const { return !name.empty() && name.front() == '/'; }
   /// `[heap]`, `[stack]`, `[vdso]`, `[anon:x]`...

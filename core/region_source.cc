@@ -21,7 +21,7 @@ std::optional<std::string> LocalFileResolver::host_path(const Mapping& m) const 
   struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   // A namesake is not the file: with dev and inode known, they must match.
-  if (m.file_info_known && m.inode != 0) {
+  if (m.file_info_known && m.dev_inode_known && m.inode != 0) {
     if (st.st_ino != m.inode || major(st.st_dev) != m.dev_major || minor(st.st_dev) != m.dev_minor)
       return std::nullopt;
   }

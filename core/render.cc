@@ -22,8 +22,8 @@ json mapping_fields(const Mapping& m) {
   j["perms"] = to_string(m.perms);
   if (m.file_info_known) {
     j["offset"] = hex(m.offset);
-    j["dev"] = m.dev_string();
-    j["inode"] = m.inode;
+    j["dev"] = m.dev_inode_known ? json(m.dev_string()) : json(nullptr);
+    j["inode"] = m.dev_inode_known ? json(m.inode) : json(nullptr);
   } else {
     j["offset"] = nullptr;
     j["dev"] = nullptr;
@@ -174,8 +174,9 @@ std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st)
     if (a.tag) line("tag", fmt::format("{:#04x} (top byte ignored; untagged {:#x})", *a.tag, a.untagged));
     if (a.region) {
       const Mapping& m = a.region->mapping;
-      std::string file = m.file_info_known ? fmt::format("  offset {:#x}  dev {}  inode {}", m.offset, m.dev_string(), m.inode)
-                                           : std::string{};
+      std::string file;
+      if (m.file_info_known) file = fmt::format("  offset {:#x}", m.offset);
+      if (m.file_info_known && m.dev_inode_known) file += fmt::format("  dev {}  inode {}", m.dev_string(), m.inode);
       line("region", fmt::format("{}  {}  {}{}", range_text(m), to_string(m.perms), human_size(m.range.size()), file));
       if (!m.name.empty()) line("name", m.name);
       std::string pos = fmt::format("+{:#x} into the region", *a.offset_in_region);

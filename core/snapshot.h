@@ -53,8 +53,9 @@ struct Snapshot {
   bool complete = true;
   std::vector<ThreadInfo> threads;
   /// True when `threads` lists every thread (a live process, a core). When
-  /// false, thread stacks are inferred from their shape (an anonymous rw VMA
-  /// directly above a PROT_NONE guard) and carry no TID.
+  /// false, or when a thread's SP is unknown, thread stacks that hold no known
+  /// SP are inferred from their shape (an anonymous rw VMA directly above a
+  /// PROT_NONE guard) and carry no TID.
   bool threads_known = false;
   /// Main thread's TID (= pid), when known.
   std::optional<int> main_tid;

@@ -1,6 +1,7 @@
 #include "demo.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -124,12 +125,15 @@ __attribute__((noinline)) int call_at(Addr a) {
   __asm__ volatile("" : "+r"(f));
   return f();
 }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winfinite-recursion"  // the point: overflow the stack
 __attribute__((noinline)) int recurse(int depth) {
   volatile char frame[4096];
   frame[0] = static_cast<char>(depth);
   __asm__ volatile("" ::: "memory");
   return recurse(depth + 1) + frame[0];
 }
+#pragma GCC diagnostic pop
 int overflow_stack() {
   rlimit lim{1 << 20, 1 << 20};
   setrlimit(RLIMIT_STACK, &lim);
@@ -198,8 +202,14 @@ int demo_guard(Narrator& n) {
 
   int fds[2];
   if (pipe(fds) != 0) return 1;
+  // The thread blocks every signal: SIGCHLD must reach the runner's signalfd.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
   pthread_t t;
-  if (pthread_create(&t, nullptr, park, &fds[0]) != 0) return 1;
+  int created = pthread_create(&t, nullptr, park, &fds[0]);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (created != 0) return 1;
   pthread_attr_t attr;
   void* low = nullptr;
   std::size_t size = 0, guard = 0;

@@ -123,7 +123,12 @@ std::string describe(const Observation& o) {
       if (const Annotation* a = o.region_annotation()) {
         s += " " + std::string(to_string(a->kind));
         if (o.at_target && a == &*o.at_target && o.target) s += " (target " + hex(*o.target) + ")";
-        if (a->region && !a->region->mapping.name.empty()) s += " " + a->region->mapping.name;
+        if (a->region && !a->region->mapping.name.empty()) {
+          // The file name is enough in a table row; JSON has the path.
+          const std::string& name = a->region->mapping.name;
+          auto slash = name.rfind('/', name.find(" (deleted)"));
+          s += " " + (name.front() == '/' && slash != std::string::npos ? name.substr(slash + 1) : name);
+        }
       }
       if (o.term_signal) s += " (no siginfo: died of the signal)";
       return s;
@@ -145,6 +150,8 @@ nlohmann::json to_json(const Observation& o) {
   if (o.target) j["target"] = hex(*o.target);
   if (const Annotation* a = o.region_annotation()) {
     nlohmann::json r = {{"kind", std::string(to_string(a->kind))}};
+    // Same keys for every kind; null outside any VMA.
+    r["start"] = r["end"] = r["perms"] = r["path"] = nullptr;
     if (a->region) {
       r["start"] = hex(a->region->mapping.range.start);
       r["end"] = hex(a->region->mapping.range.end);

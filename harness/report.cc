@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -85,24 +86,38 @@ int exit_status(const Report& r) {
   return t.fail + t.error == 0 ? 0 : 1;
 }
 
-std::string text_header(const Report& r, bool color) {
+TextLayout text_layout(const std::vector<ProbeDef>& probes, bool color) {
+  TextLayout l;
+  l.color = color;
+  l.probe = 5;
+  l.expected = 8;
+  for (const auto& p : probes) {
+    l.probe = std::max(l.probe, p.id.size());
+    l.expected = std::max(l.expected, describe(p.expect).size());
+  }
+  l.expected = std::min<std::size_t>(l.expected, 64);
+  return l;
+}
+
+std::string text_header(const Report& r, const TextLayout& l) {
   std::string s;
-  const char* dim = color ? "\033[2m" : "";
-  const char* off = color ? "\033[0m" : "";
+  const char* dim = l.color ? "\033[2m" : "";
+  const char* off = l.color ? "\033[0m" : "";
   s += std::string(dim) + "vma-harness, profile " + r.profile + off + "\n";
   for (const auto& line : describe(r.env)) s += std::string(dim) + line + off + "\n";
-  s += "\n" + pad("PROBE", 22) + " " + pad("EXPECTED", 44) + " " + pad("OBSERVED", 56) + " VERDICT\n";
+  s += "\n" + pad("PROBE", l.probe) + "  " + pad("EXPECTED", l.expected) + "  " + pad("OBSERVED", l.observed) +
+       "  VERDICT\n";
   return s;
 }
 
-std::string text_row(const ResultRow& row, bool color) {
+std::string text_row(const ResultRow& row, const TextLayout& l) {
   std::string verdict = to_string(row.verdict.status);
-  if (color) verdict = color_of(row.verdict.status) + verdict + "\033[0m";
-  std::string s = pad(row.probe->id, 22) + " " + pad(describe(row.probe->expect), 44) + " " +
-                  pad(describe(row.observed), 56) + " " + verdict + "\n";
+  if (l.color) verdict = color_of(row.verdict.status) + verdict + "\033[0m";
+  std::string s = pad(row.probe->id, l.probe) + "  " + pad(describe(row.probe->expect), l.expected) + "  " +
+                  pad(describe(row.observed), l.observed) + "  " + verdict + "\n";
   if ((row.verdict.status == Status::fail || row.verdict.status == Status::error) &&
       !row.verdict.reason.empty()) {
-    s += std::string(23, ' ') + "-> " + row.verdict.reason + "\n";
+    s += std::string(l.probe + 2, ' ') + "-> " + row.verdict.reason + "\n";
   }
   return s;
 }
@@ -194,7 +209,8 @@ std::string junit_report(const Report& r) {
   s += "  <testsuite name=\"" + xml_escape(suite) + "\"" + counts() + " timestamp=\"" + stamp +
        "\" hostname=\"" + xml_escape(host) + "\">\n";
   s += "    <properties>\n";
-  for (auto& [k, v] : to_json(r.env).items())
+  const nlohmann::json env = to_json(r.env);
+  for (auto& [k, v] : env.items())
     s += "      <property name=\"" + xml_escape(k) + "\" value=\"" +
          xml_escape(v.is_string() ? v.get<std::string>() : v.dump()) + "\"/>\n";
   if (r.interrupted)

@@ -39,8 +39,15 @@ Totals totals(const Report& r);
 /// 0 when nothing failed or errored, 1 otherwise, 128+signal when interrupted.
 int exit_status(const Report& r);
 
-std::string text_header(const Report& r, bool color);
-std::string text_row(const ResultRow& row, bool color);
+/// Column widths of the text table.
+struct TextLayout {
+  std::size_t probe = 22, expected = 44, observed = 64;
+  bool color = false;
+};
+/// Widths fitted to `probes` (the expected column is known before the run).
+TextLayout text_layout(const std::vector<ProbeDef>& probes, bool color);
+std::string text_header(const Report& r, const TextLayout& l);
+std::string text_row(const ResultRow& row, const TextLayout& l);
 std::string text_footer(const Report& r, bool color);
 
 nlohmann::json json_report(const Report& r);

@@ -162,6 +162,23 @@ std::optional<Addr> parse_hex(std::string_view s) {
   return parse_address(s);
 }
 
+/// Every probe's environment carries kTokenVar=<harness pid>:<index>, and so
+/// do its descendants unless they clear it: an orphan re-parented to the
+/// harness is traced back to its probe by it.
+constexpr std::string_view kTokenVar = "VMA_HARNESS_PROBE=";
+
+std::string probe_token_of(pid_t pid) {
+  std::string env = read_text("/proc/" + std::to_string(pid) + "/environ");
+  for (std::size_t i = 0; i < env.size();) {
+    std::size_t end = env.find('\0', i);
+    if (end == std::string::npos) end = env.size();
+    std::string_view kv(env.data() + i, end - i);
+    if (kv.starts_with(kTokenVar)) return std::string(kv.substr(kTokenVar.size()));
+    i = end + 1;
+  }
+  return {};
+}
+
 /// A probe being run.
 struct Active {
   std::size_t index = 0;
@@ -174,6 +191,7 @@ struct Active {
   std::set<pid_t> tids;
   bool captured = false;  ///< a fault was captured (ptrace stop or handler line)
   bool killed = false;    ///< we sent SIGKILL (timeout, capture, interrupt)
+  std::string token;      ///< kTokenVar's value in the probe's environment
 };
 
 class Loop {
@@ -195,7 +213,7 @@ class Loop {
   void on_line(Active& a, std::string_view line);
   void kill_group(Active& a);
   void finish(Active& a);
-  void sweep_orphans();
+  void sweep_orphans(bool final = false);
   void interrupt_all(int sig);
   Active* find(pid_t tid);
 
@@ -230,8 +248,11 @@ void Loop::start(std::size_t i) {
   argv.push_back(nullptr);
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e)
-    if (!std::string_view(*e).starts_with("VMA_PROBE_HANDLER=")) env_store.emplace_back(*e);
+    if (!std::string_view(*e).starts_with("VMA_PROBE_HANDLER=") && !std::string_view(*e).starts_with(kTokenVar))
+      env_store.emplace_back(*e);
   if (!ptraced) env_store.emplace_back("VMA_PROBE_HANDLER=1");
+  a->token = std::to_string(getpid()) + ":" + std::to_string(i);
+  env_store.push_back(std::string(kTokenVar) + a->token);
   std::vector<char*> envp;
   for (auto& s : env_store) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -530,10 +551,19 @@ void Loop::finish(Active& a) {
   done_(index, std::move(obs));
 }
 
-void Loop::sweep_orphans() {
+void Loop::sweep_orphans(bool final) {
   for (pid_t child : my_children()) {
     bool is_probe = std::any_of(active_.begin(), active_.end(), [&](auto& a) { return a->pid == child; });
     if (is_probe) continue;
+    // An orphan re-parented here: spare it while the probe it came from
+    // still runs (its environment names the probe), kill it otherwise.
+    std::string token = probe_token_of(child);
+    if (!final) {
+      if (!token.empty() &&
+          std::any_of(active_.begin(), active_.end(), [&](auto& a) { return a->token == token; }))
+        continue;
+      if (token.empty() && !active_.empty()) continue;  // cannot tell yet: at the end
+    }
     kill(-child, SIGKILL);  // it may lead a group of its own (setsid)
     kill(child, SIGKILL);
   }
@@ -591,7 +621,7 @@ int Loop::run() {
     int wait_ms = soonest <= now ? 0
                                  : static_cast<int>(std::min<long long>(
                                        std::chrono::duration_cast<std::chrono::milliseconds>(soonest - now).count() + 1,
-                                       1000));
+                                       250));  // SIGCHLD taken by another thread: poll anyway
     std::vector<pollfd> fds{{sfd, POLLIN, 0}};
     std::vector<std::pair<Active*, bool>> owners{{nullptr, false}};
     for (auto& a : active_) {
@@ -637,7 +667,7 @@ int Loop::run() {
   // Nothing may outlive the run: kill and reap every orphan, for up to 2 s.
   auto give_up = Clock::now() + std::chrono::seconds(2);
   while (Clock::now() < give_up) {
-    sweep_orphans();
+    sweep_orphans(true);
     while (waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {}
     if (my_children().empty()) break;
     usleep(5000);

@@ -34,8 +34,9 @@ def _load_core_module():
                 spec.loader.exec_module(module)
             except Exception as e:  # an ABI mismatch shows up as ImportError
                 return None, "cannot load %s: %s" % (path, e)
+            # The ABI is per minor version: a module for 3.11.2 loads in 3.11.4.
             here = "%d.%d.%d" % sys.version_info[:3]
-            if module.python_version != here:
+            if module.python_version.split(".")[:2] != here.split(".")[:2]:
                 return None, ("%s was built for Python %s, but GDB embeds Python %s; "
                               "rebuild vmakit (CMake asks GDB which Python it embeds)"
                               % (path, module.python_version, here))
@@ -242,6 +243,29 @@ def _core_file_name():
     return m.group(1) if m else None
 
 
+_INFO_SYMBOL = re.compile(r"^(.*?)(?: \+ (\d+))? in section (\S+)")
+
+
+def _gdb_symbol(addr):
+    """(section, symbol, offset) from GDB's `info symbol`, for sources whose
+    ELF files core may not be able to read; ("", "", None) when GDB knows
+    nothing."""
+    try:
+        out = gdb.execute("info symbol %#x" % addr, to_string=True).strip()
+    except gdb.error:
+        return ("", "", None)
+    m = _INFO_SYMBOL.match(out)
+    if not m:
+        return ("", "", None)
+    return (m.group(3), m.group(1), int(m.group(2)) if m.group(2) else 0)
+
+
+def _symbols_needed(inf):
+    """Live local processes: core reads the ELF files itself (and the output
+    must equal the CLI's); remote targets and cores also get GDB's symbols."""
+    return _connection_type(inf) != "native"
+
+
 def _source(command):
     """The region source for the selected inferior: live, remote or core."""
     core = _need_core()
@@ -276,6 +300,8 @@ def _source(command):
                                    inf.pid, _core_arch(inf))
     except core.Error as e:
         raise gdb.GdbError("%s: %s" % (command, e))
+    except (gdb.error, gdb.MemoryError) as e:
+        raise gdb.GdbError("%s: reading the target's mappings: %s" % (command, e))
 
 
 def _color():
@@ -348,9 +374,11 @@ separated by blanks outside parentheses; write `$rsp + 8` or `($rsp+8)`.
         exprs = [w for w in words if w not in flags]
         if not exprs:
             raise gdb.GdbError("%s: no address given (usage: vma whereis [--json] EXPR...)" % cmd)
+        _inferior(cmd)
         addrs = [_value_address(cmd, e) for e in exprs]
         src = _source(cmd)
-        _run(cmd, lambda: src.whereis(addrs, json=opts["json"], color=_color()))
+        syms = [_gdb_symbol(a) for a in addrs] if _symbols_needed(gdb.selected_inferior()) else None
+        _run(cmd, lambda: src.whereis(addrs, json=opts["json"], color=_color(), symbols=syms))
 
 
 class _VmaMap(gdb.Command):
@@ -358,8 +386,7 @@ class _VmaMap(gdb.Command):
 
 Usage: vma map [--json] [--kind KIND] [--gaps]
 
---kind KIND  only regions of this kind (text, rodata, relro, data, bss, heap,
-             stack, thread-stack, guard, vdso, vvar, vsyscall, anon, file, shared)
+--kind KIND  only regions of this kind: {kinds}
 --gaps       also list the unmapped gaps between regions
 --json       the same JSON as `vma map --json` of the command line tool."""
 
@@ -373,6 +400,7 @@ Usage: vma map [--json] [--kind KIND] [--gaps]
             raise gdb.GdbError("%s: unexpected argument %s (usage: vma map [--json] "
                                "[--kind KIND] [--gaps])" % (cmd, rest.split()[0]))
         core = _need_core()
+        _inferior(cmd)
         if opts["kind"] is not None:
             try:
                 core.check_kind(opts["kind"])
@@ -381,12 +409,6 @@ Usage: vma map [--json] [--kind KIND] [--gaps]
         src = _source(cmd)
         _run(cmd, lambda: src.map(json=opts["json"], kind=opts["kind"], gaps=opts["gaps"],
                                   color=_color()))
-
-
-# Signals whose siginfo carries si_addr (_sigfault), per the kernel's
-# siginfo layout (include/uapi/asm-generic/siginfo.h); codes <= 0 (SI_USER,
-# SI_QUEUE, SI_TKILL) mean another process sent it and carry no address.
-_FAULT_SIGNALS = {"SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGTRAP"}
 
 
 class _VmaFault(gdb.Command):
@@ -418,7 +440,7 @@ Prints the signal, its si_code by name, the fault address annotated like
         if signo == 0:
             raise gdb.GdbError("%s: the program has not stopped on a signal" % cmd)
         addr = None
-        if core.signal_name(signo) in _FAULT_SIGNALS and code > 0:
+        if core.siginfo_has_address(signo, code):
             try:
                 addr = int(si["_sifields"]["_sigfault"]["si_addr"]) & _MASK
             except (gdb.error, gdb.MemoryError):
@@ -431,10 +453,16 @@ Prints the signal, its si_code by name, the fault address annotated like
         except (gdb.error, gdb.MemoryError, IndexError):
             pass
         src = _source(cmd)
+        sym = None
+        where = addr if addr is not None else pc
+        if where is not None and _symbols_needed(gdb.selected_inferior()):
+            sym = _gdb_symbol(where)
         _run(cmd, lambda: src.fault(signo, code, addr, pc, insn, json=opts["json"],
-                                    color=_color()))
+                                    color=_color(), symbol=sym))
 
 
+_VmaMap.__doc__ = _VmaMap.__doc__.replace(
+    "{kinds}", ", ".join(_core.region_kind_names()) if _core else "see `vma kinds` of the CLI")
 _VmaPrefix()
 _VmaWhereis()
 _VmaMap()

@@ -23,6 +23,8 @@
 
 #include "address_map.h"
 #include "annotation.h"
+#include "debugger_symbols.h"
+#include "fault_address.h"
 #include "proc_source.h"
 #include "region_kind.h"
 #include "region_source.h"
@@ -95,6 +97,15 @@ vma::Target make_target(const std::string& arch, std::optional<vma::Addr> mmap_m
   return t;
 }
 
+/// (section, symbol, offset or None) as GDB's `info symbol` says it.
+using SymbolRow = std::tuple<std::string, std::string, std::optional<std::uint64_t>>;
+
+void add_symbol(vma::Annotation& ann, const SymbolRow& row) {
+  const auto& [section, symbol, offset] = row;
+  if (section.empty() && symbol.empty()) return;
+  vma::add_debugger_symbol(ann, vma::DebuggerSymbol{section, symbol, offset});
+}
+
 /// One region source plus the ELF cache that lives as long as it does. The
 /// Python layer makes one per command; nothing is cached across stops.
 class Source {
@@ -158,11 +169,20 @@ class Source {
 
   std::string describe() const { return src_->describe(); }
 
-  std::string whereis(const std::vector<vma::Addr>& addrs, bool json, bool color) {
+  /// `symbols`, when given, holds what GDB knows about each address
+  /// (section, symbol, offset) for sources whose ELF files core cannot read
+  /// (remote, core); core's own ELF reading wins where it has an answer.
+  std::string whereis(const std::vector<vma::Addr>& addrs, bool json, bool color,
+                      const std::optional<std::vector<SymbolRow>>& symbols) {
     return guarded("vma whereis", [&] {
+      if (symbols && symbols->size() != addrs.size())
+        throw VmaError("vma whereis: one symbol row per address expected");
       std::vector<vma::Annotation> as;
       as.reserve(addrs.size());
-      for (vma::Addr a : addrs) as.push_back(take(vma::whereis(*src_, a, cache_)));
+      for (std::size_t i = 0; i < addrs.size(); ++i) {
+        as.push_back(take(vma::whereis(*src_, addrs[i], cache_)));
+        if (symbols) add_symbol(as.back(), (*symbols)[i]);
+      }
       if (json) return vma::whereis_json(as).dump(2);
       return vma::whereis_text(as, vma::TextStyle{color});
     });
@@ -179,12 +199,15 @@ class Source {
     });
   }
 
-  /// The fault described by $_siginfo. The annotation is of si_addr when the
-  /// signal carries one, else of the pc.
-  std::string fault(int signo, int code, std::optional<vma::Addr> addr,
+  /// The fault described by $_siginfo. `si_addr` is the raw field; core's
+  /// siginfo_has_address() says whether it means anything. The annotation is
+  /// of that address when it does, else of the pc.
+  std::string fault(int signo, int code, std::optional<vma::Addr> si_addr,
                     std::optional<vma::Addr> pc, std::string instruction, bool json,
-                    bool color) {
+                    bool color, const std::optional<SymbolRow>& symbol) {
     return guarded("vma fault", [&] {
+      std::optional<vma::Addr> addr;
+      if (vma::siginfo_has_address(signo, code)) addr = si_addr;
       vma::Fault f;
       f.signo = signo;
       f.code = code;
@@ -193,6 +216,7 @@ class Source {
       f.instruction = std::move(instruction);
       vma::Annotation at;
       if (addr || pc) at = take(vma::whereis(*src_, addr ? *addr : *pc, cache_));
+      if (symbol) add_symbol(at, *symbol);
       if (json) return vma::fault_json(f, at).dump(2);
       return vma::fault_text(f, at, vma::TextStyle{color});
     });
@@ -262,15 +286,16 @@ PYBIND11_MODULE(_vmakit, m) {
 #endif
       .def("describe", &Source::describe)
       .def("whereis", &Source::whereis, py::arg("addrs"), py::arg("json") = false,
-           py::arg("color") = false)
+           py::arg("color") = false, py::arg("symbols") = std::nullopt)
       .def("map", &Source::map, py::arg("json") = false, py::arg("kind") = std::nullopt,
            py::arg("gaps") = false, py::arg("color") = false)
-      .def("fault", &Source::fault, py::arg("signo"), py::arg("code"), py::arg("addr"),
+      .def("fault", &Source::fault, py::arg("signo"), py::arg("code"), py::arg("si_addr"),
            py::arg("pc"), py::arg("instruction") = std::string(), py::arg("json") = false,
-           py::arg("color") = false);
+           py::arg("color") = false, py::arg("symbol") = std::nullopt);
 
   m.def("signal_name", [](int signo) { return vma::signal_name(signo); });
   m.def("si_code_name", [](int signo, int code) { return vma::si_code_name(signo, code); });
+  m.def("siginfo_has_address", &vma::siginfo_has_address, py::arg("signo"), py::arg("code"));
   m.def("region_kind_names", [] {
     std::vector<std::string> names;
     for (const auto& i : vma::region_kinds()) names.emplace_back(i.name);

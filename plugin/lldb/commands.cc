@@ -79,6 +79,7 @@ Result<Addr> evaluate_address(lldb::SBTarget& target, lldb::SBProcess& process,
   lldb::SBError error = value.GetError();
   if (!value.IsValid() || error.Fail()) {
     std::string why = error.GetCString() ? trim(error.GetCString()) : "no value";
+    if (why.starts_with("error: ")) why.erase(0, 7);
     return Error{"cannot evaluate '" + expr + "': " + why};
   }
   lldb::SBType type = value.GetType();
@@ -164,7 +165,8 @@ bool WhereisCommand::DoExecute(lldb::SBDebugger debugger, char** command,
 
     std::vector<Addr> addrs;
     for (const std::string& expr : args->operands) {
-      Result<Addr> a = evaluate_address((*view)->target(), (*view)->process(), expr);
+      lldb::SBTarget target = (*view)->target();
+      Result<Addr> a = evaluate_address(target, (*view)->process(), expr);
       if (!a) return fail(result, "vma whereis: " + a.error().message);
       addrs.push_back(*a);
     }
@@ -225,7 +227,7 @@ bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
                               "'; valid options: " + describe_flags(kFaultFlags));
     Result<ProcessView*> view = cache_->current(debugger);
     if (!view) return fail(result, "vma fault: " + view.error().message);
-    lldb::SBTarget& target = (*view)->target();
+    lldb::SBTarget target = (*view)->target();
     lldb::SBThread thread = (*view)->process().GetSelectedThread();
     if (!thread.IsValid()) return fail(result, "vma fault: no selected thread");
     const lldb::StopReason reason = thread.GetStopReason();

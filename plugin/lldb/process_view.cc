@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string_view>
 
@@ -129,28 +131,99 @@ std::vector<ThreadInfo> lldb_threads(lldb::SBProcess& process) {
 
 namespace {
 
-/// The file offset of `a` in the module LLDB loaded from `path`, from the
-/// section holding it; nullopt when LLDB maps no section of that file there.
-std::optional<std::uint64_t> module_file_offset(lldb::SBTarget& target, Addr a,
-                                                std::string_view path) {
-  lldb::SBAddress addr = target.ResolveLoadAddress(a);
-  if (!addr.IsValid()) return std::nullopt;
-  lldb::SBSection section = addr.GetSection();
-  if (!section.IsValid() || section.GetFileByteSize() == 0) return std::nullopt;
-  lldb::SBFileSpec file = addr.GetModule().GetFileSpec();
-  const char* base = file.GetFilename();
+std::string_view base_name(std::string_view path) {
   const std::size_t slash = path.rfind('/');
-  if (base == nullptr || path.substr(slash == std::string_view::npos ? 0 : slash + 1) != base)
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+/// Where LLDB loaded the file-backed sections of each module: enough to give
+/// a VMA of a module its file offset.
+class ModuleSections {
+ public:
+  explicit ModuleSections(lldb::SBTarget& target) {
+    for (std::uint32_t i = 0; i < target.GetNumModules(); ++i) {
+      lldb::SBModule module = target.GetModuleAtIndex(i);
+      const char* name = module.GetFileSpec().GetFilename();
+      if (name == nullptr) continue;
+      std::vector<Span>& spans = by_name_[name];
+      for (std::size_t j = 0; j < module.GetNumSections(); ++j)
+        add(target, module.GetSectionAtIndex(j), spans);
+    }
+  }
+
+  /// The file offset of `m.range.start`, from any section of the module
+  /// named like `m` that lies in `m`: within one VMA, file offset and address
+  /// move together. nullopt when LLDB loaded no such section there.
+  std::optional<std::uint64_t> offset_of(const Mapping& m) const {
+    auto it = by_name_.find(base_name(m.file_path()));
+    if (it == by_name_.end()) return std::nullopt;
+    for (const Span& s : it->second) {
+      if (s.load + s.size <= m.range.start || s.load >= m.range.end) continue;
+      if (s.file_offset + m.range.start < s.load) continue;
+      return s.file_offset + m.range.start - s.load;
+    }
     return std::nullopt;
-  const lldb::addr_t load = section.GetLoadAddress(target);
-  if (load == LLDB_INVALID_ADDRESS || load > a) return std::nullopt;
-  return section.GetFileOffset() + (a - load);
+  }
+
+ private:
+  struct Span {
+    Addr load;
+    std::uint64_t size, file_offset;
+  };
+
+  static void add(lldb::SBTarget& target, lldb::SBSection section, std::vector<Span>& spans) {
+    if (!section.IsValid()) return;
+    const lldb::addr_t load = section.GetLoadAddress(target);
+    // Sections without file bytes (.bss, .tbss) say nothing about offsets.
+    if (load != LLDB_INVALID_ADDRESS && section.GetFileByteSize() > 0)
+      spans.push_back({load, section.GetFileByteSize(), section.GetFileOffset()});
+    for (std::size_t k = 0; k < section.GetNumSubSections(); ++k)
+      add(target, section.GetSubSectionAtIndex(k), spans);
+  }
+
+  std::map<std::string, std::vector<Span>, std::less<>> by_name_;
+};
+
+/// The PROT_NONE VMAs in the hole [lo, hi) between two regions LLDB lists.
+///
+/// lldb-server answers qMemoryRegionInfo for a PROT_NONE VMA without a
+/// "permissions" key, and LLDB's client takes a range without permissions for
+/// unmapped (GDBRemoteCommunicationClient::GetMemoryRegionInfo), so
+/// GetMemoryRegions drops guard pages and arena reservations. They can be told
+/// from gaps: for an address inside a VMA the server answers the VMA's bounds;
+/// for an address in a gap, the range from that very address to the next VMA
+/// (NativeProcessLinux::GetMemoryRegionInfo). So the hole is walked piece by
+/// piece, and each piece is asked again one byte in: a VMA keeps its start, a
+/// gap starts at the byte asked. Any other answer (another server) ends the
+/// walk, losing only what it would have found.
+void add_prot_none(lldb::SBProcess& process, Addr lo, Addr hi, std::vector<Mapping>& out) {
+  Addr q = lo;
+  for (int pieces = 0; q < hi && pieces < 64; ++pieces) {
+    lldb::SBMemoryRegionInfo piece, probe;
+    if (process.GetMemoryRegionInfo(q, piece).Fail() || piece.IsMapped() ||
+        piece.GetRegionBase() != q || piece.GetRegionEnd() <= q)
+      return;
+    const Addr end = std::min<Addr>(piece.GetRegionEnd(), hi);
+    if (process.GetMemoryRegionInfo(q + 1, probe).Fail()) return;
+    if (probe.GetRegionBase() == q) {
+      Mapping m;
+      m.range = {q, end};
+      if (const char* name = piece.GetName()) m.name = name;
+      m.file_info_known = false;
+      out.push_back(std::move(m));
+    } else if (probe.GetRegionBase() != q + 1) {
+      return;
+    }
+    q = end;
+  }
 }
 
 }  // namespace
 
 std::vector<Mapping> lldb_regions(lldb::SBProcess& process) {
   std::vector<Mapping> out;
+  lldb::SBTarget target = process.GetTarget();
+  const ModuleSections sections(target);
   lldb::SBMemoryRegionInfoList list = process.GetMemoryRegions();
   const std::uint32_t n = list.GetSize();
   for (std::uint32_t i = 0; i < n; ++i) {
@@ -168,12 +241,20 @@ std::vector<Mapping> lldb_regions(lldb::SBProcess& process) {
     // that gives the offset. It stays a hint (file_info_known = false), so
     // annotations and JSON do not present it as read from the target.
     m.file_info_known = false;
-    if (m.is_file()) {
-      lldb::SBTarget target = process.GetTarget();
-      if (std::optional<std::uint64_t> off = module_file_offset(target, m.range.start, m.file_path()))
-        m.offset = *off;
-    }
+    if (m.is_file())
+      if (std::optional<std::uint64_t> off = sections.offset_of(m)) m.offset = *off;
     out.push_back(std::move(m));
+  }
+  // Guard pages and arena reservations, only over gdb-remote (cores list
+  // PROT_NONE segments as mapped already).
+  const char* plugin = process.GetPluginName();
+  if (plugin != nullptr && std::string_view(plugin) == "gdb-remote") {
+    const std::size_t listed = out.size();
+    for (std::size_t i = 0; i + 1 < listed; ++i)
+      if (out[i].range.end < out[i + 1].range.start)
+        add_prot_none(process, out[i].range.end, out[i + 1].range.start, out);
+    std::sort(out.begin(), out.end(),
+              [](const Mapping& a, const Mapping& b) { return a.range.start < b.range.start; });
   }
   return out;
 }
@@ -210,10 +291,9 @@ void fill_from_modules(Annotation& ann, lldb::SBTarget& target) {
   add_debugger_symbol(ann, sym);
 }
 
-ProcessView::ProcessView(lldb::SBTarget target, lldb::SBProcess process, bool live_local,
+ProcessView::ProcessView(lldb::SBProcess process, bool live_local,
                          std::unique_ptr<RegionSource> source, const CoreSource* core)
-    : target_(std::move(target)),
-      process_(std::move(process)),
+    : process_(std::move(process)),
       live_local_(live_local),
       source_(std::move(source)),
       core_(core) {}
@@ -232,7 +312,8 @@ Result<Annotation> ProcessView::annotate_address(Addr a, ElfCache& elf_cache) {
   Result<const AddressMap*> map = address_map(elf_cache);
   if (!map) return map.error();
   Annotation ann = annotate(**map, a);
-  fill_from_modules(ann, target_);
+  lldb::SBTarget target = process_.GetTarget();
+  fill_from_modules(ann, target);
   return ann;
 }
 
@@ -268,7 +349,7 @@ Result<ProcessView*> StopCache::current(lldb::SBDebugger& debugger) {
     if (!list) return list.error();
     source = std::move(*list);
   }
-  view_ = std::make_unique<ProcessView>(target, process, local, std::move(source), core);
+  view_ = std::make_unique<ProcessView>(process, local, std::move(source), core);
   key_ = key;
   return view_.get();
 }

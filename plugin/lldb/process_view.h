@@ -29,10 +29,12 @@ namespace vma::lldb_plugin {
 /// process resumes (its stop id changes) or another process is selected.
 class ProcessView {
  public:
-  ProcessView(lldb::SBTarget target, lldb::SBProcess process, bool live_local,
+  ProcessView(lldb::SBProcess process, bool live_local,
               std::unique_ptr<RegionSource> source, const CoreSource* core = nullptr);
 
-  lldb::SBTarget& target() { return target_; }
+  /// SBProcess holds the process weakly; the target is looked up each time,
+  /// so a cached view never keeps a deleted target alive.
+  lldb::SBTarget target() { return process_.GetTarget(); }
   lldb::SBProcess& process() { return process_; }
   /// True when the map comes from /proc/PID of a process this LLDB debugs on
   /// this machine (core's ProcSource); false for LLDB's region list.
@@ -52,7 +54,6 @@ class ProcessView {
   Result<Annotation> annotate_address(Addr a, ElfCache& elf_cache);
 
  private:
-  lldb::SBTarget target_;
   lldb::SBProcess process_;
   bool live_local_;
   std::unique_ptr<RegionSource> source_;

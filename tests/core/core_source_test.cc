@@ -336,7 +336,7 @@ TEST_CASE("files a core names are used only when fit", "[core]") {
   CHECK_FALSE(snap->files->host_path(*at(*snap, kExe)));
 }
 
-TEST_CASE("--exe replaces the executable's path, /bin/true has no build-id in this core", "[core]") {
+TEST_CASE("an --exe path replaces the executable's path, /bin/true has no build-id in this core", "[core]") {
   TempFile f(build(typical_spec()).bytes);
   auto src = vma::CoreSource::open(f.path, std::string("/bin/true"));
   REQUIRE(src.ok());

@@ -9,6 +9,7 @@ reaped, on success and on failure. Exit 0 pass, 1 fail.
 """
 
 import argparse
+import difflib
 import json
 import os
 import re
@@ -250,8 +251,9 @@ def case_live_whereis():
               s[3])
         js = parse_json(s[4], "whereis of a function and an int variable")
         if js is not None:
-            check([kind(x) for x in js] == ["text", "data"],
-                  "`main` (a function) is text, `global_data` (an int, value 42) is data",
+            check([kind(x) for x in js] == ["text", "null-page"],
+                  "`main` (a function) is text; `global_data` (an int, value 42) is the "
+                  "address 42: null-page",
                   str([kind(x) for x in js]))
 
 
@@ -267,8 +269,12 @@ def case_live_json_equals_cli():
         cli_map = [ARGS.cli, "map", "--pid", str(t.pid), "--json"]
         py = ("python import subprocess; r = subprocess.run(%r, capture_output=True, text=True); "
               "gdb.write(r.stdout + ('\\nCLI-STDERR ' + r.stderr if r.returncode else ''))")
+        cli_text = [ARGS.cli, "whereis", "--pid", str(t.pid), "--color", "never", *exprs]
+        cli_map_text = [ARGS.cli, "map", "--pid", str(t.pid), "--color", "never", "--gaps"]
         cmds = ["vma whereis --json " + " ".join(exprs), py % (cli,),
-                "vma map --json", py % (cli_map,)]
+                "vma map --json", py % (cli_map,),
+                "vma whereis " + " ".join(exprs), py % (cli_text,),
+                "vma map --gaps", py % (cli_map_text,)]
         rc, out, err = gdb(cmds, pre=["-p", str(t.pid)])
         no_traceback(out, err, "json vs cli")
         s = sections(out, len(cmds))
@@ -279,10 +285,13 @@ def case_live_json_equals_cli():
         g, c = parse_json(s[2], "gdb map --json"), parse_json(s[3], "cli map --json")
         if g is not None and c is not None:
             check(g == c, "vma map --json in GDB equals `vma map --pid --json`", diff(g, c))
+        for i, what in ((4, "vma whereis"), (6, "vma map --gaps")):
+            check(s[i] == s[i + 1] and s[i].strip(), "%s text in GDB equals the CLI's" % what,
+                  "\n".join(difflib.unified_diff(s[i].splitlines(), s[i + 1].splitlines(),
+                                                 "gdb", "cli", lineterm=""))[:3000])
 
 
 def diff(a, b):
-    import difflib
     return "\n".join(list(difflib.unified_diff(json.dumps(a, indent=1, sort_keys=True).splitlines(),
                                                json.dumps(b, indent=1, sort_keys=True).splitlines(),
                                                "gdb", "cli", lineterm=""))[:80])
@@ -342,10 +351,16 @@ def case_launch_breakpoint():
     """Launched under GDB, stopped at a breakpoint in crash()."""
     cmds = ["break crash", "run --crash=null-read",
             "vma whereis --json $rsp $pc &global_data &global_bss &rodata_string",
-            "vma whereis $pc", "kill"]
+            "vma whereis $pc", "up",
+            "python print('SEL', gdb.selected_thread().num, gdb.selected_frame().level())",
+            "vma map --kind stack",
+            "python print('SEL', gdb.selected_thread().num, gdb.selected_frame().level())",
+            "kill"]
     rc, out, err = gdb(cmds, args=["--args", ARGS.testee])
     no_traceback(out, err, "launched")
     s = sections(out, len(cmds))
+    check(s[5].strip() == "SEL 1 1" and s[7].strip() == "SEL 1 1",
+          "vma map leaves the selected thread and frame as they were", s[5] + s[7])
     js = parse_json(s[2], "whereis --json at a breakpoint")
     if js is not None:
         check([kind(x) for x in js] == ["stack", "text", "data", "bss", "rodata"],
@@ -382,6 +397,25 @@ def case_fault(which):
         check(sig in blob and code in blob, "fault JSON has %s and %s" % (sig, code), blob[:1500])
         if want_kind:
             check('"%s"' % want_kind in blob, "fault JSON has kind %s" % want_kind, blob[:1500])
+
+
+def case_fault_sent_by_kill():
+    """A SIGSEGV sent with kill() (SI_USER) carries no fault address: the
+    siginfo union holds si_pid there, and vma fault must not annotate it."""
+    with Testee() as t:
+        cmds = ["python import os, signal; os.kill(%d, signal.SIGSEGV)" % t.pid, "continue",
+                "vma fault --json", "vma fault", "kill"]
+        rc, out, err = gdb(cmds, pre=["-p", str(t.pid)])
+        no_traceback(out, err, "fault sent by kill")
+        s = sections(out, len(cmds))
+        js = parse_json(s[2], "vma fault --json after kill -SEGV")
+        if js is not None:
+            check(js.get("code") == "SI_USER" and js.get("signal") == "SIGSEGV",
+                  "SIGSEGV SI_USER", json.dumps(js)[:800])
+            check(js.get("addr") is None, "no fault address for SI_USER", json.dumps(js)[:800])
+            check((js.get("at") or {}).get("address") == js.get("pc"),
+                  "the pc is annotated instead", json.dumps(js)[:800])
+        check("SI_USER" in s[3], "text names SI_USER", s[3])
 
 
 def case_errors():
@@ -449,11 +483,24 @@ def case_remote():
         if port is None:
             return
         cmds = ["target remote 127.0.0.1:%d" % port, "continue",
-                "python print('CONN', gdb.selected_inferior().connection.type)",
+                "python inf = gdb.selected_inferior(); print('CONN', inf.connection.type, "
+                "'PID', inf.pid, 'LWPS', ','.join(str(t.ptid[1]) for t in inf.threads()))",
                 "vma map --json", "vma map", "vma whereis --json $rsp $pc &global_data",
-                "vma fault", "kill"]
+                "vma fault",
+                # The fallback when the remote's /proc cannot be read through
+                # vFile: GDB's `info proc mappings` (no dev, no inode).
+                "python inf = gdb.selected_inferior(); import _vmakit; "
+                "print(_vmakit.Source.regions(_info_proc_mappings_rows(), 'fallback', "
+                "_threads(inf), inf.pid, 'x86_64').map(json=True))",
+                "kill"]
         rc, out, err = gdb(cmds, args=[ARGS.testee])
         no_traceback(out, err, "remote")
+        js = parse_json(sections(out, len(cmds))[7], "fallback map --json")
+        if js is not None:
+            kinds = {r.get("kind") for r in js["regions"]}
+            for k in ("heap", "stack", "text", "thread-stack", "guard"):
+                check(k in kinds, "remote fallback (info proc mappings) classifies %s" % k,
+                      str(sorted(kinds)))
         s = sections(out, len(cmds))
         check("CONN remote" in s[2], "GDB is on a remote connection", s[2] + err[-500:])
         js = parse_json(s[3], "remote vma map --json")
@@ -462,9 +509,13 @@ def case_remote():
             kinds = {r.get("kind") for r in regions}
             for k in ("heap", "stack", "text", "thread-stack", "data"):
                 check(k in kinds, "remote map classifies %s" % k, str(sorted(kinds)))
-            tids = [tid(r) for r in regions if r.get("kind") == "thread-stack"]
-            check(len(tids) == 2 and all(isinstance(x, int) and x > 0 for x in tids),
-                  "remote thread stacks carry the threads' TIDs", str(tids))
+            tids = sorted(tid(r) for r in regions if r.get("kind") == "thread-stack")
+            m = re.search(r"PID (\d+) LWPS ([\d,]+)", s[2])
+            lwps = sorted(int(x) for x in m.group(2).split(",")) if m else []
+            pid = int(m.group(1)) if m else None
+            check(len(tids) == 2 and tids == [x for x in lwps if x != pid],
+                  "remote thread stacks carry the threads' TIDs (GDB's LWPs but the main one)",
+                  "%s vs %s" % (tids, lwps))
         js = parse_json(s[5], "remote whereis --json")
         if js is not None:
             check([kind(x) for x in js] == ["stack", "text", "data"],
@@ -479,9 +530,89 @@ def case_remote():
         p.wait()
 
 
-def case_core():
-    """gcore of the live testee, then GDB on the core."""
-    tmp = tempfile.mkdtemp(prefix="vmakit-gdb-core-")
+def whereis_on_core(t, core, skip, what):
+    """vma whereis --json of every testee address with GDB on `core`;
+    returns the kinds by label."""
+    addrs = testee_addresses(t)
+    cmds = ["python import _vmakit; print('CORESRC', _vmakit.has_core_source)",
+            "vma whereis --json " + " ".join("%#x" % a for _, a, _, _ in addrs),
+            "vma map", "vma fault"]
+    rc, out, err = gdb(cmds, args=[ARGS.testee, core])
+    no_traceback(out, err, what)
+    s = sections(out, len(cmds))
+    if "CORESRC False" in s[0]:
+        check("core-file reader" in err, "%s: without CoreSource, a clear error" % what,
+              err[-800:])
+        return None
+    js = parse_json(s[1], "whereis --json on a " + what)
+    if js is None:
+        return None
+    for (label, a, want, want_tid), got in zip(addrs, js):
+        if label.split()[0] in skip:
+            continue
+        check(kind(got) == want, "%s: %s is %s" % (what, label, want),
+              "got %s: %s" % (kind(got), json.dumps(got)[:500]))
+        if want_tid is not None:
+            check(tid(got) == want_tid, "%s: %s has tid %d" % (what, label, want_tid),
+                  "got %s" % tid(got))
+    check(re.search(r"\bheap\b", s[2]) and re.search(r"\bthread-stack\b", s[2]),
+          "%s: vma map lists heap and thread stacks" % what, s[2][:1500] + err[-800:])
+    return s
+
+
+def case_core_kernel():
+    """A kernel-written core of the testee (--crash=null-read after 'ready')."""
+    with open("/proc/sys/kernel/core_pattern") as f:
+        pattern = f.read().strip()
+    if pattern.startswith("|"):
+        print("SKIP: kernel.core_pattern pipes cores to %s; no core file to read" % pattern)
+        sys.exit(77)
+    import resource
+    tmp = tempfile.mkdtemp(prefix="vmakit-gdb-kcore-")
+    try:
+        def limits():
+            try:
+                resource.setrlimit(resource.RLIMIT_CORE,
+                                   (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            except (ValueError, OSError):  # unprivileged: as far as the hard limit goes
+                hard = resource.getrlimit(resource.RLIMIT_CORE)[1]
+                resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+        proc = subprocess.Popen([ARGS.testee, "--crash=null-read"], cwd=tmp, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=limits)
+        t = Testee.__new__(Testee)
+        t.proc, t.values, t.tids = proc, {}, {}
+        out, _ = proc.communicate(timeout=120)
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == "pid":
+                t.pid = int(parts[1])
+            elif len(parts) >= 2 and parts[1].startswith("0x"):
+                a = int(parts[1], 16)
+                t.values.setdefault(parts[0], []).append(a)
+                if len(parts) >= 3:
+                    t.tids[(parts[0], a)] = int(parts[2])
+        check(proc.returncode == -signal.SIGSEGV, "testee died of SIGSEGV", str(proc.returncode))
+        cores = [os.path.join(tmp, n) for n in os.listdir(tmp) if n.startswith("core")]
+        if not cores:
+            print("SKIP: the kernel wrote no core to %s (core_pattern %r, RLIMIT_CORE hard "
+                  "limit %r)" % (tmp, pattern, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+            sys.exit(77)
+        # A kernel core keeps every VMA; MADV guard pages are invisible in
+        # cores (core_source.h), the rest classifies as it did live.
+        s = whereis_on_core(t, cores[0], {"madv_guard"}, "kernel core")
+        if s is not None:
+            check("SIGSEGV" in s[3] and "SEGV_MAPERR" in s[3] and "null-page" in s[3],
+                  "kernel core: vma fault says SIGSEGV SEGV_MAPERR null-page", s[3])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def case_core_gcore():
+    """gcore of the live testee. gcore writes no PT_LOAD for unmodified
+    file-backed read-only segments (text, rodata) and writes PROT_NONE
+    segments as readable, so only what a gcore keeps is compared."""
+    tmp = tempfile.mkdtemp(prefix="vmakit-gdb-gcore-")
     try:
         with Testee() as t:
             core = os.path.join(tmp, "core")
@@ -489,31 +620,8 @@ def case_core():
             check(os.path.exists(core), "gcore wrote a core", err[-800:])
             if not os.path.exists(core):
                 return
-            addrs = testee_addresses(t)
-        cmds = ["python import _vmakit; print('CORESRC', _vmakit.has_core_source)",
-                "vma whereis --json " + " ".join("%#x" % a for _, a, _, _ in addrs),
-                "vma map"]
-        rc, out, err = gdb(cmds, args=[ARGS.testee, core])
-        no_traceback(out, err, "core")
-        s = sections(out, len(cmds))
-        if "CORESRC False" in s[0]:
-            check("core-file reader" in err, "without CoreSource: a clear error for cores",
-                  err[-800:])
-            return
-        js = parse_json(s[1], "whereis --json on a core")
-        if js is None:
-            return
-        # On a gcore core MADV guard pages are invisible (core_source.h) and
-        # the memfd/deleted files cannot be opened: those are not compared.
-        skip = {"madv_guard"}
-        for (label, a, want, want_tid), got in zip(addrs, js):
-            if label.split()[0] in skip:
-                continue
-            check(kind(got) == want, "core: %s is %s" % (label, want),
-                  "got %s: %s" % (kind(got), json.dumps(got)[:500]))
-            if want_tid is not None:
-                check(tid(got) == want_tid, "core: %s has tid %d" % (label, want_tid),
-                      "got %s" % tid(got))
+        lossy = {"madv_guard", "guard", "text", "libc_text", "rodata", "memfd", "deleted", "anon"}
+        whereis_on_core(t, core, lossy, "gcore")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -522,10 +630,9 @@ def case_install():
     """cmake --install, then the one .gdbinit line from a fresh directory."""
     tmp = tempfile.mkdtemp(prefix="vmakit-gdb-install-")
     try:
+        # The gdb component alone: a full install needs every target built.
         rc, out, err = run(["cmake", "--install", ARGS.build, "--prefix", tmp,
-                            "--component", "Unspecified"])
-        if rc != 0:
-            rc, out, err = run(["cmake", "--install", ARGS.build, "--prefix", tmp])
+                            "--component", "gdb"])
         check(rc == 0, "cmake --install", out[-1500:] + err[-1500:])
         installed = os.path.join(tmp, "share", "vmakit", "gdb", "vma-gdb.py")
         check(os.path.exists(installed), "installed " + installed)
@@ -549,8 +656,10 @@ CASES = {
     "live_map_bounds": case_live_map_bounds,
     "launch_breakpoint": case_launch_breakpoint,
     "errors": case_errors,
+    "fault_sent_by_kill": case_fault_sent_by_kill,
     "remote": case_remote,
-    "core": case_core,
+    "core_kernel": case_core_kernel,
+    "core_gcore": case_core_gcore,
     "install": case_install,
 }
 for _k in FAULTS:
@@ -565,6 +674,7 @@ def main():
     ap.add_argument("--cli", required=True)
     ap.add_argument("case", choices=sorted(CASES))
     ARGS = ap.parse_args()
+    ARGS.build, ARGS.testee, ARGS.cli = (os.path.abspath(p) for p in (ARGS.build, ARGS.testee, ARGS.cli))
     CASES[ARGS.case]()
     print("%s: %d failed" % (ARGS.case, len(FAILURES)))
     return 1 if FAILURES else 0

@@ -506,6 +506,46 @@ def case_privileges():
     assert_no_leftovers(m)
 
 
+def case_unprivileged():
+    # As root, become nobody for the whole harness (setpriv); otherwise this
+    # already is an unprivileged run. ptrace of one's own children must work.
+    wrapper = ()
+    if os.geteuid() == 0:
+        wrapper = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
+    p, report = run_json(expect_exit=0, wrapper=wrapper)
+    check(report["environment"]["uid"] != 0 and report["environment"]["probe_uid"] == report["environment"]["uid"],
+          f"uid {report['environment']['uid']} probe_uid {report['environment']['probe_uid']}")
+    check_default_report(report, "ptrace")
+    check(by_probe(report)["mmap-min-addr"]["observed"].get("errno") == "EPERM", "mmap-min-addr as non-root")
+
+
+PAXTEST_DIR = "/usr/lib/paxtest"
+# paxtest program -> the harness probe that tests the same protection.
+PAXTEST_PAIRS = {
+    "anonmap": "exec-anon", "execbss": "exec-bss", "execdata": "exec-data", "execheap": "exec-heap",
+    "execstack": "exec-stack", "mprotanon": "wx-mprotect", "writetext": "text-mprotect-write",
+}
+
+
+def case_paxtest_agreement():
+    # Issue 5: agree with Debian's paxtest on its NX and mprotect tests.
+    if not os.path.isdir(PAXTEST_DIR):
+        raise Skip(f"paxtest is not installed ({PAXTEST_DIR}; apt-get install paxtest)")
+    _, report = run_json("--only", ",".join(PAXTEST_PAIRS.values()), expect_exit=0)
+    results = by_probe(report)
+    env = dict(os.environ, LD_LIBRARY_PATH=PAXTEST_DIR)
+    for prog, probe in PAXTEST_PAIRS.items():
+        out = subprocess.run([os.path.join(PAXTEST_DIR, prog)], capture_output=True, text=True, env=env,
+                             cwd=PAXTEST_DIR, timeout=30).stdout
+        m = re.search(r":\s*(Killed|Vulnerable)\s*$", out)
+        check(m, f"paxtest {prog}: no verdict in {out!r}")
+        protected = m.group(1) == "Killed"
+        observed = results[probe]["observed"]["outcome"]
+        check(protected == (observed in ("fault", "refused")),
+              f"paxtest {prog} says {m.group(1)}, vma-harness {probe} observed {observed}")
+        print(f"{prog:10} {m.group(1):10} {probe:20} {observed}")
+
+
 def case_demo():
     expect = {
         "wx": ["rw-p", "SEGV_ACCERR", "r-xp", "returned 42", "MDWE"],
