@@ -134,7 +134,9 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
     po::store(p.run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    fail(fmt::format("{} (see `{} --help`)", e.what(), usage_line));
+    std::string_view cmd(usage_line);
+    cmd = cmd.substr(0, cmd.find(' ', 4));  // "vma whereis"
+    fail(fmt::format("{} (see `{} --help`)", e.what(), cmd));
   }
   if (vm["help"].as<bool>()) {
     std::cout << "usage: " << usage_line << "\n\n" << visible;
@@ -150,7 +152,7 @@ int cmd_whereis(const std::vector<std::string>& args) {
   all.add_options()("addr", po::value<std::vector<std::string>>(), "addresses");
   po::positional_options_description pos;
   pos.add("addr", -1);
-  auto vm = parse(args, visible, all, &pos, "vma whereis [--pid PID | --maps FILE] [--json] ADDR...");
+  auto vm = parse(args, visible, all, &pos, "vma whereis [--pid PID | --maps FILE | --core FILE] [--json] ADDR...");
   if (!vm.count("addr")) fail("whereis: no address given");
   std::vector<vma::Addr> addrs;
   for (const std::string& s : vm["addr"].as<std::vector<std::string>>()) {
@@ -183,7 +185,7 @@ int cmd_map(const std::vector<std::string>& args) {
       ("smaps", po::bool_switch(), "read smaps for VmFlags (slower)")
       ("no-guard-scan", po::bool_switch(), "do not look for MADV_GUARD_INSTALL pages in pagemap");
   visible.add(filt);
-  auto vm = parse(args, visible, visible, nullptr, "vma map [--pid PID | --maps FILE] [--json] [--kind K] [--gaps]");
+  auto vm = parse(args, visible, visible, nullptr, "vma map [--pid PID | --maps FILE | --core FILE] [--json] [--kind K] [--gaps]");
   vma::MapFilter filter;
   filter.gaps = vm["gaps"].as<bool>();
   if (vm.count("kind")) {

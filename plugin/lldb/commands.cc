@@ -29,6 +29,12 @@ bool fail(lldb::SBCommandReturnObject& result, const std::string& message) {
   return false;
 }
 
+/// LLDB's warning channel for a note about the region source, if any.
+void warn_note(lldb::SBCommandReturnObject& result, ProcessView& view) {
+  if (std::string note = view.take_note(); !note.empty())
+    result.AppendWarning(("vma: " + note + "\n").c_str());
+}
+
 bool print(lldb::SBCommandReturnObject& result, const std::string& text) {
   result.PutCString(text.c_str(), static_cast<int>(text.size()));
   if (!text.empty() && text.back() != '\n') result.PutCString("\n");
@@ -173,6 +179,7 @@ bool WhereisCommand::DoExecute(lldb::SBDebugger debugger, char** command,
     // An expression may have run code in the target: ask again for this stop.
     view = cache_->current(debugger);
     if (!view) return fail(result, "vma whereis: " + view.error().message);
+    warn_note(result, **view);
 
     std::vector<Annotation> anns;
     for (Addr a : addrs) {
@@ -209,6 +216,7 @@ bool MapCommand::DoExecute(lldb::SBDebugger debugger, char** command,
     }
     Result<ProcessView*> view = cache_->current(debugger);
     if (!view) return fail(result, "vma map: " + view.error().message);
+    warn_note(result, **view);
     Result<const AddressMap*> map = (*view)->address_map(cache_->elf_cache());
     if (!map) return fail(result, "vma map: " + map.error().message);
     if (args->has("--json")) return print_json(result, map_json(**map, filter));
@@ -227,6 +235,7 @@ bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
                               "'; valid options: " + describe_flags(kFaultFlags));
     Result<ProcessView*> view = cache_->current(debugger);
     if (!view) return fail(result, "vma fault: " + view.error().message);
+    warn_note(result, **view);
     lldb::SBTarget target = (*view)->target();
     lldb::SBThread thread = (*view)->process().GetSelectedThread();
     if (!thread.IsValid()) return fail(result, "vma fault: no selected thread");
@@ -288,6 +297,22 @@ bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
       Result<Annotation> ann = (*view)->annotate_address(*fault.addr, cache_->elf_cache());
       if (!ann) return fail(result, "vma fault: " + ann.error().message);
       at_addr = std::move(*ann);
+    }
+    if (!from_siginfo) {
+      // Only the signal is known. core's Fault has no "code unknown", and 0
+      // would read as SI_USER (sent by kill): say "unknown" instead.
+      if (args->has("--json")) {
+        nlohmann::json j = fault_json(fault, at_addr);
+        j["code"] = nullptr;
+        j["si_code"] = nullptr;
+        j["at"] = nullptr;
+        j["explanation"] = nullptr;
+        return print_json(result, j);
+      }
+      std::string text = signal_name(fault.signo) + " (si_code unknown: no siginfo)\n";
+      if (fault.pc)
+        text += "    pc         " + hex(*fault.pc) + (fault.instruction.empty() ? "" : "  " + fault.instruction) + "\n";
+      return print(result, text);
     }
     if (args->has("--json")) return print_json(result, fault_json(fault, at_addr));
     return print(result, fault_text(fault, at_addr, TextStyle{debugger.GetUseColor()}));

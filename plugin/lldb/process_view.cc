@@ -61,9 +61,10 @@ Result<std::unique_ptr<RegionSource>> lldb_list_source(lldb::SBTarget& target,
 /// The core file LLDB has open, read by core's CoreSource with the target's
 /// executable; nullopt when this is not a core, the file is not readable here
 /// or CoreSource rejects it (then LLDB's region list is used instead).
-/// `core` is set to the reader inside the returned source.
+/// `core` is set to the reader inside the returned source; `why` says why a
+/// core file was not read.
 std::unique_ptr<RegionSource> open_core(lldb::SBTarget& target, lldb::SBProcess& process,
-                                        const CoreSource*& core) {
+                                        const CoreSource*& core, std::string& why) {
 #ifdef VMAKIT_HAVE_CORE_SOURCE
   lldb::SBFileSpec core_file = process.GetCoreFile();
   if (!core_file.IsValid()) return nullptr;
@@ -75,13 +76,17 @@ std::unique_ptr<RegionSource> open_core(lldb::SBTarget& target, lldb::SBProcess&
   if (exe_file.IsValid() && exe_file.Exists() && exe_file.GetPath(exe_path, sizeof exe_path) > 0)
     exe = exe_path;
   Result<std::unique_ptr<CoreSource>> opened = CoreSource::open(path, exe);
-  if (!opened) return nullptr;
+  if (!opened) {
+    why = opened.error().message + "; using LLDB's region list";
+    return nullptr;
+  }
   core = opened->get();
   return std::move(*opened);
 #else
   (void)target;
   (void)process;
   (void)core;
+  (void)why;
   return nullptr;
 #endif
 }
@@ -335,6 +340,7 @@ Result<ProcessView*> StopCache::current(lldb::SBDebugger& debugger) {
 
   std::unique_ptr<RegionSource> source;
   const CoreSource* core = nullptr;
+  std::string note;
   const bool local = is_live_local(target, process);
   if (local) {
     Result<std::unique_ptr<ProcSource>> proc =
@@ -342,7 +348,7 @@ Result<ProcessView*> StopCache::current(lldb::SBDebugger& debugger) {
     if (!proc) return proc.error();
     (*proc)->set_threads(lldb_threads(process));
     source = std::move(*proc);
-  } else if (std::unique_ptr<RegionSource> core_source = open_core(target, process, core)) {
+  } else if (std::unique_ptr<RegionSource> core_source = open_core(target, process, core, note)) {
     source = std::move(core_source);
   } else {
     Result<std::unique_ptr<RegionSource>> list = lldb_list_source(target, process);
@@ -350,6 +356,7 @@ Result<ProcessView*> StopCache::current(lldb::SBDebugger& debugger) {
     source = std::move(*list);
   }
   view_ = std::make_unique<ProcessView>(process, local, std::move(source), core);
+  view_->set_note(std::move(note));
   key_ = key;
   return view_.get();
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include <lldb/API/LLDB.h>
 
@@ -43,6 +44,10 @@ class ProcessView {
   /// The core file reader when the process is a core LLDB has open and core's
   /// CoreSource could read the file; nullptr otherwise.
   const CoreSource* core() const { return core_; }
+  /// Something the user should know about where the map comes from (a core
+  /// file core could not read), once: empty after the first call.
+  std::string take_note() { return std::exchange(note_, {}); }
+  void set_note(std::string note) { note_ = std::move(note); }
 
   /// The classified map of the whole address space, built on first use.
   Result<const AddressMap*> address_map(ElfCache& elf_cache);
@@ -59,6 +64,7 @@ class ProcessView {
   std::unique_ptr<RegionSource> source_;
   const CoreSource* core_;  // points into source_ when set
   std::optional<AddressMap> map_;
+  std::string note_;
 };
 
 /// One ProcessView per stop: several commands at one stop read the map once;
