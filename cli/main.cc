@@ -26,6 +26,7 @@
 #include "proc_source.h"
 #include "region_source.h"
 #include "render.h"
+#include "thread_sps.h"
 
 namespace po = boost::program_options;
 
@@ -76,6 +77,15 @@ void warn_unusable_files(const vma::CoreSource& core) {
     if (!c.usable() && c.status != vma::CoreFileCheck::Status::deleted) std::fprintf(stderr, "vma: note: %s: %s\n", c.path.c_str(), c.describe().c_str());
 }
 
+/// Running threads have no SP in /proc; ask ptrace for theirs.
+void stop_running_threads(vma::ProcSource& src) {
+  auto th = src.threads();
+  if (!th) return;  // snapshot() reports the error
+  bool missing = false;
+  for (const auto& t : *th) missing |= !t.sp;
+  if (missing) src.set_threads(fill_running_sps(std::move(th).value()));
+}
+
 po::options_description output_options() {
   po::options_description d("output");
   d.add_options()
@@ -120,6 +130,7 @@ std::unique_ptr<vma::RegionSource> open_source(const po::variables_map& vm, bool
   opts.scan_guard_pages = full_map;
   auto src = vma::ProcSource::open(vm["pid"].as<int>(), opts);
   if (!src) fail(src.error().message);
+  stop_running_threads(**src);
   return std::move(src).value();
 }
 
@@ -201,6 +212,7 @@ int cmd_map(const std::vector<std::string>& args) {
     opts.scan_guard_pages = !vm["no-guard-scan"].as<bool>();
     auto p = vma::ProcSource::open(vm["pid"].as<int>(), opts);
     if (!p) fail(p.error().message);
+    stop_running_threads(**p);
     src = std::move(p).value();
   } else {
     src = open_source(vm, true);

@@ -130,10 +130,6 @@ std::string note_name(std::uint32_t type) {
   }
 }
 
-bool is_fault_signal(int signo) {
-  return signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE || signo == SIGTRAP;
-}
-
 std::uint64_t page_down(std::uint64_t a, std::uint64_t page) { return a & ~(page - 1); }
 std::uint64_t page_up(std::uint64_t a, std::uint64_t page) { return (a + page - 1) & ~(page - 1); }
 
@@ -420,7 +416,7 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
           si.signo = les32(desc);
           si.errno_value = les32(desc + 4);
           si.code = les32(desc + 8);
-          if (is_fault_signal(si.signo)) si.addr = le64(desc + kSiAddr);
+          if (siginfo_has_address(si.signo, si.code)) si.addr = le64(desc + kSiAddr);
           if (!threads_.empty() && !threads_.back().siginfo)
             threads_.back().siginfo = si;
           else if (threads_.empty() && !orphan_siginfo)

@@ -35,6 +35,10 @@ class ProcSource : public RegionSource {
   /// Threads' stack pointers from a front end that stopped them; replaces
   /// what /proc/PID/task/TID/syscall says.
   void set_threads(std::vector<ThreadInfo> threads);
+  /// The threads and the SPs /proc/PID/task/TID/syscall gives: unknown for a
+  /// thread that is running (or when the file is not readable). A front end
+  /// that may ptrace fills those in and hands the list to set_threads().
+  Result<std::vector<ThreadInfo>> threads() const { return read_threads(); }
   int pid() const { return pid_; }
   /// True when the last around() used PROCMAP_QUERY (for tests and bench).
   bool used_procmap_query() const { return used_query_; }

@@ -175,8 +175,9 @@ std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st)
     if (a.region) {
       const Mapping& m = a.region->mapping;
       std::string file;
-      if (m.file_info_known) file = fmt::format("  offset {:#x}", m.offset);
-      if (m.file_info_known && m.dev_inode_known) file += fmt::format("  dev {}  inode {}", m.dev_string(), m.inode);
+      bool file_backed = m.is_file() || m.inode != 0;
+      if (m.file_info_known && file_backed) file = fmt::format("  offset {:#x}", m.offset);
+      if (m.file_info_known && file_backed && m.dev_inode_known) file += fmt::format("  dev {}  inode {}", m.dev_string(), m.inode);
       line("region", fmt::format("{}  {}  {}{}", range_text(m), to_string(m.perms), human_size(m.range.size()), file));
       if (!m.name.empty()) line("name", m.name);
       std::string pos = fmt::format("+{:#x} into the region", *a.offset_in_region);
@@ -185,7 +186,7 @@ std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st)
       if (!a.section.empty()) line("section", a.section);
       if (!a.symbol.empty()) line("symbol", fmt::format("{}+{:#x}", a.symbol, *a.symbol_offset));
       if (a.thread) line("thread", std::to_string(*a.thread));
-      if (!a.region->note.empty()) line("note", a.region->note);
+      if (!a.region->note.empty() && a.summary.find(a.region->note) == std::string::npos) line("note", a.region->note);
       if (a.page)
         line("page", a.page->guard ? "guard (MADV_GUARD_INSTALL)"
                                    : a.page->present ? "present" : a.page->swapped ? "swapped out" : "not present");

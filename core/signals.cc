@@ -106,6 +106,12 @@ std::optional<int> parse_si_code(int signo, std::string_view name) {
   return std::nullopt;
 }
 
+bool siginfo_has_address(int signo, int code) {
+  if (code <= 0) return false;
+  return signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE ||
+         signo == SIGTRAP;
+}
+
 std::string explain_fault(const Fault& f, const Annotation& at) {
   const Region* r = at.region ? &*at.region : nullptr;
   std::string where = std::string(to_string(at.kind));

@@ -20,6 +20,14 @@ std::string si_code_name(int signo, int code);
 /// Parses a code name for `signo`; nullopt when unknown.
 std::optional<int> parse_si_code(int signo, std::string_view name);
 
+/// True when a siginfo with `signo` and `code` carries the faulting address
+/// in si_addr: SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGTRAP raised by the
+/// kernel (code > 0; SI_KERNEL included, whose si_addr the kernel leaves 0).
+/// Codes <= 0 (SI_USER, SI_QUEUE, SI_TKILL...) were sent by a process: the
+/// union then holds si_pid and si_uid, not an address (kernel/signal.c,
+/// siginfo_layout(); include/uapi/asm-generic/siginfo.h).
+bool siginfo_has_address(int signo, int code);
+
 enum class Access { unknown, read, write, exec };
 
 /// A fault as a debugger or the harness observed it.

@@ -24,7 +24,6 @@
 #include "address_map.h"
 #include "annotation.h"
 #include "debugger_symbols.h"
-#include "fault_address.h"
 #include "proc_source.h"
 #include "region_kind.h"
 #include "region_source.h"

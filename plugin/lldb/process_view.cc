@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string_view>
 
 #include "debugger_symbols.h"
@@ -59,7 +58,7 @@ Result<std::unique_ptr<RegionSource>> lldb_list_source(lldb::SBTarget& target,
 }
 
 /// The core file LLDB has open, read by core's CoreSource with the target's
-/// executable; nullopt when this is not a core, the file is not readable here
+/// executable; nullptr when this is not a core, the file is not readable here
 /// or CoreSource rejects it (then LLDB's region list is used instead).
 /// `core` is set to the reader inside the returned source; `why` says why a
 /// core file was not read.

@@ -34,8 +34,8 @@ def vma(*argv, expect=0):
 
 
 class Testee:
-    def __init__(self):
-        self.p = subprocess.Popen([args.testee], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    def __init__(self, *extra):
+        self.p = subprocess.Popen([args.testee, *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.lines = []
         for line in self.p.stdout:
             if line.startswith("ready"):
@@ -104,6 +104,22 @@ try:
     th = json.loads(vma("map", "--pid", str(t.pid), "--json", "--kind", "thread-stack").stdout)["regions"]
     check(sorted(r["thread"] for r in th) == sorted(tid for _, tid in t.addrs("thread_stack")),
           "map --kind thread-stack: one region per thread, with its TID")
+finally:
+    t.close()
+
+# --- a running thread: its SP comes from ptrace, and it keeps running -------
+t = Testee("--spin")
+try:
+    (a, tid), = t.addrs("spin_stack")
+    with open(f"/proc/{t.pid}/task/{tid}/syscall") as f:
+        check(f.read().startswith("running"), "the spinning thread is running (no SP in /proc)")
+    o = json.loads(vma("whereis", "--pid", str(t.pid), "--json", a).stdout)[0]
+    check(o["kind"] == "thread-stack" and o["thread"] == tid, f"a running thread's stack: {o['kind']} {o['thread']}")
+    with open(f"/proc/{t.pid}/task/{tid}/stat") as f:
+        state = f.read().rsplit(")", 1)[1].split()[0]
+    with open(f"/proc/{t.pid}/task/{tid}/status") as f:
+        tracer = [l for l in f if l.startswith("TracerPid:")][0].split()[1]
+    check(state in ("R", "S") and tracer == "0", f"the thread was let go (state {state}, tracer {tracer})")
 finally:
     t.close()
 

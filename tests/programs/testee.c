@@ -44,6 +44,18 @@ static int release;
 
 static void say(const char *name, const void *p) { printf("%s %p\n", name, p); }
 
+/* --spin: a thread that never blocks, so /proc/PID/task/TID/syscall says
+ * "running" and only ptrace can tell its SP. */
+static volatile int spin_ready;
+static void *spinner(void *arg) {
+  (void)arg;
+  volatile int local = 1;
+  printf("spin_stack %p %d\n", (void *)&local, (int)syscall(SYS_gettid));
+  spin_ready = 1;
+  for (;;) local++;
+  return NULL;
+}
+
 static void *worker(void *arg) {
   (void)arg;
   volatile int local = 1;
@@ -96,10 +108,12 @@ static void crash(const char *kind) {
 int main(int argc, char **argv) {
   const char *crash_kind = NULL;
   int nthreads = 2;
+  int spin = 0;
   int crash_after_stdin = 0;
   for (int i = 1; i < argc; i++) {
     if (!strncmp(argv[i], "--crash=", 8)) crash_kind = argv[i] + 8;
     else if (!strncmp(argv[i], "--threads=", 10)) nthreads = atoi(argv[i] + 10);
+    else if (!strcmp(argv[i], "--spin")) spin = 1;
     else if (!strcmp(argv[i], "--crash-after-stdin")) crash_after_stdin = 1;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -120,6 +134,13 @@ int main(int argc, char **argv) {
   pthread_mutex_lock(&mu);
   while (threads_ready < nthreads) pthread_cond_wait(&cv, &mu);
   pthread_mutex_unlock(&mu);
+
+  if (spin) {
+    pthread_t st;
+    pthread_create(&st, NULL, spinner, NULL);
+    pthread_detach(st);
+    while (!spin_ready) usleep(1000);
+  }
 
   /* rw | ---(guard) | rw, not merged because the protections differ. */
   char *three = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
