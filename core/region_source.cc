@@ -28,13 +28,18 @@ std::optional<std::string> LocalFileResolver::host_path(const Mapping& m) const 
   return path;
 }
 
+void KnownThreads::apply(Snapshot& s) const {
+  if (!known) return;
+  s.threads = threads;
+  s.threads_known = true;
+  s.main_tid = main_tid;
+}
+
 TextSource::TextSource(std::string text, std::string name, Target target)
     : text_(std::move(text)), name_(std::move(name)), target_(target) {}
 
 void TextSource::set_threads(std::vector<ThreadInfo> threads, std::optional<int> main_tid) {
-  threads_ = std::move(threads);
-  main_tid_ = main_tid;
-  threads_known_ = true;
+  threads_ = {std::move(threads), main_tid, true};
 }
 
 Result<Snapshot> TextSource::snapshot() {
@@ -42,9 +47,7 @@ Result<Snapshot> TextSource::snapshot() {
   if (!maps) return maps.error();
   Snapshot s;
   s.mappings = std::move(maps).value();
-  s.threads = threads_;
-  s.threads_known = threads_known_;
-  s.main_tid = main_tid_;
+  threads_.apply(s);
   s.target = target_;
   s.source = name_;
   return s;
@@ -63,9 +66,7 @@ ListSource::ListSource(std::vector<Mapping> mappings, std::string name, Target t
     : mappings_(std::move(mappings)), name_(std::move(name)), target_(target) {}
 
 void ListSource::set_threads(std::vector<ThreadInfo> threads, std::optional<int> main_tid) {
-  threads_ = std::move(threads);
-  main_tid_ = main_tid;
-  threads_known_ = true;
+  threads_ = {std::move(threads), main_tid, true};
 }
 
 Result<Snapshot> ListSource::snapshot() {
@@ -77,9 +78,7 @@ Result<Snapshot> ListSource::snapshot() {
     if (s.mappings[i].range.start < s.mappings[i - 1].range.end)
       return Error{fmt::format("{}: regions {:#x}-{:#x} and {:#x}-{:#x} overlap", name_, s.mappings[i - 1].range.start,
                                s.mappings[i - 1].range.end, s.mappings[i].range.start, s.mappings[i].range.end)};
-  s.threads = threads_;
-  s.threads_known = threads_known_;
-  s.main_tid = main_tid_;
+  threads_.apply(s);
   s.target = target_;
   s.source = name_;
   return s;

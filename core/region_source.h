@@ -38,6 +38,16 @@ class RegionSource {
   virtual std::optional<PageState> page_state(Addr a) { (void)a; return std::nullopt; }
 };
 
+/// Threads handed in from elsewhere (a debugger's thread list), for sources
+/// that cannot read them themselves.
+struct KnownThreads {
+  std::vector<ThreadInfo> threads;
+  std::optional<int> main_tid;
+  bool known = false;
+  /// Copies the threads into `s` (when known).
+  void apply(Snapshot& s) const;
+};
+
 /// Maps or smaps text already in memory (a saved file, a debugger's
 /// `info proc mappings` converted to maps form, a remote /proc read).
 class TextSource : public RegionSource {
@@ -52,9 +62,7 @@ class TextSource : public RegionSource {
  private:
   std::string text_, name_;
   Target target_;
-  std::vector<ThreadInfo> threads_;
-  std::optional<int> main_tid_;
-  bool threads_known_ = false;
+  KnownThreads threads_;
 };
 
 /// Reads a saved maps or smaps file. Errors name the file (and line).
@@ -73,9 +81,7 @@ class ListSource : public RegionSource {
   std::vector<Mapping> mappings_;
   std::string name_;
   Target target_;
-  std::vector<ThreadInfo> threads_;
-  std::optional<int> main_tid_;
-  bool threads_known_ = false;
+  KnownThreads threads_;
 };
 
 }  // namespace vma
