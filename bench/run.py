@@ -122,7 +122,7 @@ def run_timed_wait(argv, **kw):
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
-    return {"wall": wall, "rc": p.returncode, "maxrss_kib": ru.ru_maxrss}
+    return {"wall": wall, "rc": p.returncode, "maxrss_kib": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime}
 
 
 def repeat(argv, reps, ok_codes=(0,), **kw):
@@ -305,17 +305,17 @@ def build_info(build):
 
 
 def build_targets(build):
-    wanted = ["vma", "vma-bench-many-vmas", "vma-bench-parse", "vma-bench-core", "vmakit_gdb", "vma_lldb",
-              "vma-harness", "vma-probes"]
-    help_out = subprocess.run(["cmake", "--build", str(build), "--target", "help"], capture_output=True,
-                              text=True).stdout
-    have = set(re.findall(r"^([\w.+-]+):", help_out, re.M)) | set(re.findall(r"^\.\.\. ([\w.+-]+)", help_out, re.M))
-    targets = [t for t in wanted if t in have]
-    log("building %s (-j1)" % " ".join(targets))
-    r = subprocess.run(["cmake", "--build", str(build), "-j", "1", "--target"] + targets, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        sys.exit("bench: build failed:\n" + r.stdout[-3000:])
+    """Builds each product this script measures that the build tree defines (-j1)."""
+    wanted = ["vma", "vma-bench", "vmakit_gdb", "vma_lldb", "vma-harness", "vma-probes"]
+    for t in wanted:
+        r = subprocess.run(["cmake", "--build", str(build), "-j", "1", "--target", t], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        if r.returncode == 0:
+            log("built %s" % t)
+        elif "unknown target" in r.stdout or "No rule to make target" in r.stdout:
+            log("%s is not a target of this build tree (its component is not configured)" % t)
+        else:
+            sys.exit("bench: building %s failed:\n%s" % (t, r.stdout[-3000:]))
 
 
 # ---------------------------------------------------------------- the run
@@ -332,6 +332,7 @@ class Run:
         self.many = build / "vma-bench-many-vmas"
         self.parse_tool = build / "vma-bench-parse"
         self.core_bench = build / "vma-bench-core"
+        self.phases_tool = build / "vma-bench-map-phases"
         self.lldb_plugin = build / "libvma-lldb.so"
         self.gdb_script = build / "vma-gdb.py"
         self.harness = build / "vma-harness"
@@ -401,11 +402,24 @@ class Run:
                 runs = repeat([str(self.vma), "whereis", "--pid", str(proc.pid), addr], cfg["cli_reps"])
                 res["cli_whereis"] = stats([r["wall"] for r in runs])
             if in_map:
-                runs = repeat([str(self.vma), "map", "--pid", str(proc.pid)], cfg["cli_reps"])
-                res["cli_map"] = stats([r["wall"] for r in runs])
-                res["cli_map_rss"] = max(r["maxrss_kib"] for r in runs)
-                runs = repeat(["cat", "/proc/%d/maps" % proc.pid], cfg["cli_reps"])
-                res["cat"] = stats([r["wall"] for r in runs])
+                # Alternated, so that load changes on a shared machine hit all three alike.
+                argvs = {"cli_map": [str(self.vma), "map", "--pid", str(proc.pid)],
+                         "cat": ["cat", "/proc/%d/maps" % proc.pid],
+                         "cli_map_noguard": [str(self.vma), "map", "--pid", str(proc.pid), "--no-guard-scan"]}
+                runs = {k: [] for k in argvs}
+                for _ in range(cfg["cli_reps"]):
+                    for k, argv in argvs.items():
+                        runs[k] += repeat(argv, 1)
+                for k in argvs:
+                    res[k] = stats([r["wall"] for r in runs[k]])
+                    res[k + "_cpu"] = stats([r["cpu"] for r in runs[k]])
+                res["cli_map_rss"] = max(r["maxrss_kib"] for r in runs["cli_map"])
+                if self.phases_tool.exists():
+                    out = subprocess.run([str(self.phases_tool), str(proc.pid), str(max(2, cfg["cli_reps"] // 2))],
+                                         capture_output=True, text=True)
+                    if out.returncode != 0:
+                        raise BenchError("vma-bench-map-phases: " + out.stderr.strip()[:400])
+                    res["phases"] = json.loads(out.stdout)
                 out = subprocess.run([str(self.vma), "map", "--pid", str(proc.pid), "--no-guard-scan"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 if out.returncode == 0:
@@ -551,13 +565,28 @@ class Run:
                 target = "<= 3x `cat /proc/PID/maps`"
                 status = "met" if ratio <= 3 else "missed"
             self.row("3", "`cat /proc/PID/maps`, %s" % r["label"], r["cat"], key="cat_%d" % n,
-                     detail="the kernel's floor: fork, exec, read, write to /dev/null")
+                     detail="the kernel's floor: fork, exec, read, write to /dev/null; CPU (user+sys) %s"
+                     % fmt_stats(r["cat_cpu"]))
             noguard = r.get("cli_map_noguard")
             self.row("3", "CLI `vma map --pid`, %s" % r["label"], r["cli_map"], target=target, status=status,
-                     detail="%.1fx cat (medians); peak RSS %s; with `--no-guard-scan`: %s (%.1fx cat)"
-                     % (ratio, fmt_kib(r["cli_map_rss"]), fmt_stats(noguard),
-                        noguard["median"] / r["cat"]["median"] if noguard else float("nan")),
+                     detail="%.1fx cat (wall medians); CPU (user+sys) %s, %.1fx cat's; peak RSS %s; "
+                     "with `--no-guard-scan`: %s"
+                     % (ratio, fmt_stats(r["cli_map_cpu"]), r["cli_map_cpu"]["median"] / max(1e-6, r["cat_cpu"]["median"]),
+                        fmt_kib(r["cli_map_rss"]), fmt_stats(noguard)),
                      key="cli_map_%d" % n)
+            ph = r.get("phases")
+            if ph:
+                med = {k: statistics.median(ph[k]) for k in ("read", "parse", "snapshot", "build", "render", "json")}
+                self.row("3", "where `vma map --pid` spends it, %s (vma-bench-map-phases)" % r["label"],
+                         {"min": med["snapshot"] + med["build"] + med["render"],
+                          "median": med["snapshot"] + med["build"] + med["render"], "n": len(ph["read"])},
+                         detail="medians: snapshot %s (of which read /proc/PID/maps %s, parse %s; the rest is "
+                         "threads and the pagemap guard scan), classify %s, render text %s (%.1f MB); "
+                         "`--json` instead: %s"
+                         % (fmt_time(med["snapshot"]), fmt_time(med["read"]), fmt_time(med["parse"]),
+                            fmt_time(med["build"]), fmt_time(med["render"]), ph["text_bytes"] / 1e6,
+                            fmt_time(med["json"])),
+                         key="phases_%d" % n)
 
     # -------------------------------------------------- item 3: parser
     def parse(self, workdir):
@@ -621,19 +650,30 @@ class Run:
                 continue
             runs.setdefault(b.get("run_name", b["name"]), []).append(b)
         self.gbench_context = j.get("context", {})
+
+        def secs(b):  # Google Benchmark reports real_time in the benchmark's time_unit
+            return b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
         for name, bs in runs.items():
-            if name.startswith("BM_Find"):
+            if name.startswith("BM_FindDenseStarts"):
                 per_s = stats([b["items_per_second"] / 1e6 for b in bs])
-                ns = stats([b["real_time"] for b in bs])
+                ns = stats([secs(b) * 1e9 for b in bs])
+                self.row("4", "prototype, not core: the same lookup over a dense array of starts (%s)"
+                         % name.split("/", 1)[1], per_s, unit="million/s",
+                         detail="%.0f ns per lookup (median); sizeof(Region) = %d bytes, so each probe of "
+                         "core's search touches a new cache line" % (ns["median"], bs[0]["sizeof_region"]),
+                         key=name)
+            elif name.startswith("BM_Find"):
+                per_s = stats([b["items_per_second"] / 1e6 for b in bs])
+                ns = stats([secs(b) * 1e9 for b in bs])
                 shape = name.split("/", 1)[1]
                 self.row("4", "`AddressMap::find`, %s regions (%s)" % (format(int(bs[0]["regions"]), ","), shape),
                          per_s, target=">= 10 million/s", status="met" if per_s["median"] >= 10 else "missed",
-                         unit="million/s", detail="%.0f ns per lookup (median); hit ratio %.2f"
+                         unit="million/s", detail="%.0f ns per lookup (median wall); hit ratio %.2f"
                          % (ns["median"], bs[0]["hit_ratio"]), key=name)
             elif name.startswith("BM_Build"):
-                ms = stats([b["real_time"] for b in bs])
+                ms = stats([secs(b) for b in bs])
                 shape = name.split("/", 1)[1]
-                per_region = ms["median"] * 1e6 / bs[0]["regions"]
+                per_region = ms["median"] * 1e9 / bs[0]["regions"]
                 self.row("4", "`AddressMap::build` (classify), %s regions (%s)"
                          % (format(int(bs[0]["regions"]), ","), shape), ms, unit="ms",
                          detail="%.0f ns per region (median); ELF files parsed once, cache kept across iterations"
@@ -834,7 +874,8 @@ HOW = {
     "4": "bench/core_bench.cc. `synthetic_100k`: the same synthetic map (library paths that do not exist "
          "here, so classification goes by permissions); `many_vmas_100k`: the benchmark's own map (real ELF "
          "files) plus alternating anonymous pages, as bench/many_vmas.c makes them. Lookups: addresses "
-         "half uniform over the span, half inside random regions.",
+         "half uniform over the span, half inside random regions. Rates are Google Benchmark's (items or bytes "
+         "per CPU second of the benchmark thread, its default), times are wall; on a loaded machine the two differ.",
     "5": "`vma-harness run` whole process, default profile and jobs. Per probe: a spec file of N user probes "
          "that all run probes/null-read, `--jobs 1`, once with ptrace capture and once with the signal-handler "
          "capture; (run of N - run of 1) / (N - 1). paxtest: Debian's `paxtest blackhat LOGFILE` (the "
@@ -887,6 +928,8 @@ def write_markdown(path, run, mach, binfo, started, elapsed, argv_text):
                                                    fmt_measured(r) if r["measured"] else r["detail"][:120]))
     w("")
     for k in sorted(run.items):
+        if not run.items[k]:
+            continue
         w("## " + TITLES[k])
         w("")
         w(HOW[k])

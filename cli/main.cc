@@ -181,7 +181,7 @@ int cmd_whereis(const std::vector<std::string>& args) {
     if (!an) fail(an.error().message);
     out.push_back(std::move(an).value());
   }
-  if (vm["json"].as<bool>()) std::cout << vma::whereis_json(out).dump(2) << "\n";
+  if (vm["json"].as<bool>()) std::cout << vma::to_text(vma::whereis_json(out)) << "\n";
   else std::cout << vma::whereis_text(out, style);
   return 0;
 }
@@ -221,8 +221,12 @@ int cmd_map(const std::vector<std::string>& args) {
   if (!snap) fail(snap.error().message);
   vma::ElfCache cache;
   auto map = vma::AddressMap::build(std::move(snap).value(), cache);
-  if (vm["json"].as<bool>()) std::cout << vma::map_json(map, filter).dump(2) << "\n";
-  else std::cout << vma::map_text(map, filter, style);
+  if (vm["json"].as<bool>()) {
+    vma::write_map_json(std::cout, map, filter);
+    std::cout << "\n";
+  } else {
+    std::cout << vma::map_text(map, filter, style);
+  }
   return 0;
 }
 
@@ -246,7 +250,7 @@ int cmd_fault(const std::vector<std::string>& args) {
   vma::ElfCache cache;
   auto at = vma::whereis(**src, fault->addr.value_or(0), cache);
   if (!at) fail(at.error().message);
-  if (vm["json"].as<bool>()) std::cout << vma::fault_json(*fault, *at).dump(2) << "\n";
+  if (vm["json"].as<bool>()) std::cout << vma::to_text(vma::fault_json(*fault, *at)) << "\n";
   else std::cout << vma::fault_text(*fault, *at, style);
   return 0;
 }

@@ -167,8 +167,9 @@ struct ExeInfo {
 };
 
 std::optional<ExeInfo> read_exe_info(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.fd < 0) return std::nullopt;
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));  // a FIFO must not block
+  struct stat st {};
+  if (fd.fd < 0 || fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   ElfPtr e(elf_begin(fd.fd, ELF_C_READ, nullptr));
   GElf_Ehdr eh;
   if (!e || elf_kind(e.get()) != ELF_K_ELF || !gelf_getehdr(e.get(), &eh)) return std::nullopt;
@@ -601,7 +602,9 @@ void CoreSource::check_files() {
       if (e && elf_kind(e.get()) == ELF_K_ELF) c.core_build_id = build_id_of(e.get(), head->size());
       break;
     }
-    Fd fd(::open(c.host_path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: a hostile core may name a FIFO, whose open() would wait
+    // for a writer forever; non-regular files are refused just below.
+    Fd fd(::open(c.host_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     struct stat st {};
     if (fd.fd < 0 || fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
       c.status = CoreFileCheck::Status::missing;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,8 +50,12 @@ Result<std::shared_ptr<const ElfImage>> ElfImage::open(const std::string& path) 
   static const bool version_ok = elf_version(EV_CURRENT) != EV_NONE;
   if (!version_ok) return Error{"libelf: version mismatch"};
   ElfHandle h;
-  h.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: the path comes from the target (a maps line, a core's
+  // NT_FILE) and may name a FIFO, whose open() would wait for a writer.
+  h.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (h.fd < 0) return Error{fmt::format("{}: {}", path, std::strerror(errno))};
+  struct stat st {};
+  if (fstat(h.fd, &st) != 0 || !S_ISREG(st.st_mode)) return Error{fmt::format("{}: not a regular file", path)};
   h.elf = elf_begin(h.fd, ELF_C_READ_MMAP, nullptr);
   if (!h.elf || elf_kind(h.elf) != ELF_K_ELF) return Error{fmt::format("{}: not an ELF file", path)};
   GElf_Ehdr eh;

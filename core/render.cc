@@ -1,6 +1,7 @@
 #include "render.h"
 
 #include <algorithm>
+#include <ostream>
 
 #include <fmt/format.h>
 
@@ -131,23 +132,52 @@ json whereis_json(const std::vector<Annotation>& as) {
   return arr;
 }
 
-json map_json(const AddressMap& map, const MapFilter& filter) {
-  json regions = json::array();
+namespace {
+
+/// Calls `emit` with each entry of map_json()'s "regions" array, in order.
+template <typename Emit>
+void for_each_map_entry(const AddressMap& map, const MapFilter& filter, Emit&& emit) {
   const auto& rs = map.regions();
   for (std::size_t i = 0; i < rs.size(); ++i) {
     const Region& r = rs[i];
     if (filter.gaps && (!filter.kind || *filter.kind == RegionKind::unmapped))
       if (auto g = gap_before(map, i))
-        regions.push_back({{"start", hex(g->start)}, {"end", hex(g->end)}, {"kind", "unmapped"}, {"size", g->size()}});
+        emit(json{{"start", hex(g->start)}, {"end", hex(g->end)}, {"kind", "unmapped"}, {"size", g->size()}});
     if (filter.kind && *filter.kind != r.kind) continue;
     json j = to_json(r);
     json guards = json::array();
     for (const AddressRange& g : map.snapshot().guard_pages)
       if (r.mapping.range.overlaps(g)) guards.push_back({{"start", hex(g.start)}, {"end", hex(g.end)}});
     if (!guards.empty()) j["guard_pages"] = guards;
-    regions.push_back(std::move(j));
+    emit(std::move(j));
   }
-  return {{"regions", regions}};
+}
+
+}  // namespace
+
+json map_json(const AddressMap& map, const MapFilter& filter) {
+  json regions = json::array();
+  for_each_map_entry(map, filter, [&](json&& j) { regions.push_back(std::move(j)); });
+  return {{"regions", std::move(regions)}};
+}
+
+void write_map_json(std::ostream& out, const AddressMap& map, const MapFilter& filter) {
+  // The same bytes as to_text(map_json(...)), one region at a time: a JSON
+  // document of 500,000 regions takes ~3 KiB per region as a DOM.
+  bool first = true;
+  for_each_map_entry(map, filter, [&](json&& j) {
+    out << (first ? "{\n  \"regions\": [\n    " : ",\n    ");
+    first = false;
+    // Nested two levels deep: indent every line of the entry by 4 more. A
+    // dumped string never holds a raw newline (it is escaped), so lines are
+    // the document's own.
+    std::string text = to_text(j);
+    std::size_t from = 0;
+    for (std::size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1)
+      out.write(text.data() + from, static_cast<std::streamsize>(nl + 1 - from)) << "    ";
+    out.write(text.data() + from, static_cast<std::streamsize>(text.size() - from));
+  });
+  out << (first ? "{\n  \"regions\": []\n}" : "\n  ]\n}");
 }
 
 json fault_json(const Fault& f, const Annotation& at) {
@@ -244,6 +274,10 @@ std::string fault_text(const Fault& f, const Annotation& at, const TextStyle& st
     out += fmt::format("    {:<10} {:#x}{}\n", "pc", *f.pc, f.instruction.empty() ? "" : "  " + f.instruction);
   out += whereis_text({at}, st);
   return out;
+}
+
+std::string to_text(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string legend_text(const TextStyle& st) {

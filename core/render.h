@@ -4,6 +4,7 @@
 /// (colour optional, with a legend) and JSON (the contract in README.md).
 /// Addresses in JSON are "0x..." lower-case hex strings.
 
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +32,16 @@ nlohmann::json whereis_json(const std::vector<Annotation>& as);
 /// `{"regions": [...]}`, filtered, with `{"kind": "unmapped", ...}` gap
 /// entries when `filter.gaps`.
 nlohmann::json map_json(const AddressMap& map, const MapFilter& filter);
+/// Writes `to_text(map_json(map, filter))` (the same bytes, no final
+/// newline) a region at a time, so memory stays proportional to the map and
+/// not to its JSON tree (measured: 1.5 GB for 500,000 regions as a tree).
+void write_map_json(std::ostream& out, const AddressMap& map, const MapFilter& filter);
 nlohmann::json fault_json(const Fault& f, const Annotation& at_addr);
+/// A JSON document as text, indented by 2. Every front end prints JSON through
+/// this: names come from the target (file paths, `[anon:NAME]`) and need not
+/// be UTF-8; invalid bytes become U+FFFD instead of throwing, as
+/// nlohmann::json::dump() does by default (type_error 316).
+std::string to_text(const nlohmann::json& j);
 
 std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& style);
 std::string map_text(const AddressMap& map, const MapFilter& filter, const TextStyle& style);

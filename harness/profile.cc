@@ -487,7 +487,8 @@ Result<void> apply_profile_file(const std::string& path, const Environment& env,
   if (!expect) return {};
   if (!expect->is_table()) return error_at(path, *expect, "'expect' must be a table of [expect.ID] tables");
   for (auto&& [k, v] : *expect->as_table()) {
-    auto it = std::find_if(probes.begin(), probes.end(), [&](const ProbeDef& p) { return p.id == k.str(); });
+    // Not [&]: clang before 16 cannot capture a structured binding.
+    auto it = std::find_if(probes.begin(), probes.end(), [id = k.str()](const ProbeDef& p) { return p.id == id; });
     if (it == probes.end())
       return Error{where(path, k.source()) + "unknown probe '" + std::string(k.str()) + "'"};
     if (!v.is_table()) return error_at(path, v, "[expect." + std::string(k.str()) + "] must be a table");

@@ -182,7 +182,7 @@ class Source {
         as.push_back(take(vma::whereis(*src_, addrs[i], cache_)));
         if (symbols) add_symbol(as.back(), (*symbols)[i]);
       }
-      if (json) return vma::whereis_json(as).dump(2);
+      if (json) return vma::to_text(vma::whereis_json(as));
       return vma::whereis_text(as, vma::TextStyle{color});
     });
   }
@@ -193,7 +193,7 @@ class Source {
       filter.gaps = gaps;
       if (kind) filter.kind = parse_kind(*kind);
       auto map = vma::AddressMap::build(take(src_->snapshot()), cache_);
-      if (json) return vma::map_json(map, filter).dump(2);
+      if (json) return vma::to_text(vma::map_json(map, filter));
       return vma::map_text(map, filter, vma::TextStyle{color});
     });
   }
@@ -216,7 +216,7 @@ class Source {
       vma::Annotation at;
       if (addr || pc) at = take(vma::whereis(*src_, addr ? *addr : *pc, cache_));
       if (symbol) add_symbol(at, *symbol);
-      if (json) return vma::fault_json(f, at).dump(2);
+      if (json) return vma::to_text(vma::fault_json(f, at));
       return vma::fault_text(f, at, vma::TextStyle{color});
     });
   }

@@ -43,7 +43,7 @@ bool print(lldb::SBCommandReturnObject& result, const std::string& text) {
 }
 
 bool print_json(lldb::SBCommandReturnObject& result, const nlohmann::json& j) {
-  return print(result, j.dump(2) + "\n");
+  return print(result, vma::to_text(j) + "\n");
 }
 
 /// Runs `body`; any exception becomes a command error, never an abort.
