@@ -8,6 +8,7 @@
 //             `cat` pays, without cat's process start),
 //   "parse"   core's parse_maps on that text,
 //   "snapshot" ProcSource::snapshot() (read + parse + threads + guard scan),
+//   "snapshot_noguard" the same without the pagemap guard-page scan,
 //   "build"   AddressMap::build (classification),
 //   "render"  map_text (the CLI's text output),
 //   "json"    map_json + dump (the CLI's --json output).
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
   }
   const int pid = std::atoi(argv[1]);
   const int reps = std::atoi(argv[2]);
-  std::vector<double> t_read, t_parse, t_snap, t_build, t_render, t_json;
+  std::vector<double> t_read, t_parse, t_snap, t_snap_noguard, t_build, t_render, t_json;
   std::size_t regions = 0, text_bytes = 0, out_bytes = 0;
   vma::ElfCache cache;
   for (int i = 0; i < reps; ++i) {
@@ -88,6 +89,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "vma-bench-map-phases: %s\n", snap.error().message.c_str());
       return 1;
     }
+    {
+      vma::ProcOptions no_guard;
+      no_guard.scan_guard_pages = false;
+      auto src2 = vma::ProcSource::open(pid, no_guard);
+      if (!src2) return 1;
+      t0 = Clock::now();
+      auto snap2 = (*src2)->snapshot();
+      t_snap_noguard.push_back(since(t0));
+    }
     t0 = Clock::now();
     vma::AddressMap map = vma::AddressMap::build(std::move(snap).value(), cache);
     t_build.push_back(since(t0));
@@ -107,8 +117,8 @@ int main(int argc, char** argv) {
   };
   std::printf(
       "{\"regions\": %zu, \"maps_bytes\": %zu, \"text_bytes\": %zu, \"read\": %s, \"parse\": %s, \"snapshot\": %s, "
-      "\"build\": %s, \"render\": %s, \"json\": %s}\n",
-      regions, text_bytes, out_bytes, list(t_read).c_str(), list(t_parse).c_str(), list(t_snap).c_str(),
+      "\"snapshot_noguard\": %s, \"build\": %s, \"render\": %s, \"json\": %s}\n",
+      regions, text_bytes, out_bytes, list(t_read).c_str(), list(t_parse).c_str(), list(t_snap).c_str(), list(t_snap_noguard).c_str(),
       list(t_build).c_str(), list(t_render).c_str(), list(t_json).c_str());
   return 0;
 }

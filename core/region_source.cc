@@ -54,12 +54,26 @@ Result<Snapshot> TextSource::snapshot() {
 }
 
 Result<std::unique_ptr<TextSource>> open_maps_file(const std::string& path, Target target) {
+  // Far above any real map (65,530 VMAs, vm.max_map_count's default, make
+  // ~7 MiB), far below what would exhaust memory: `--maps /dev/zero` must
+  // end in an error, not in std::bad_alloc.
+  constexpr std::size_t kMaxMapsFile = std::size_t{1} << 30;
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error{fmt::format("{}: cannot open: {}", path, std::strerror(errno))};
-  std::ostringstream ss;
-  ss << in.rdbuf();
+  // A directory opens, then reads as empty: say what it is.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Error{fmt::format("{}: is a directory", path)};
+  std::string text;
+  if (S_ISREG(st.st_mode) && st.st_size > 0)
+    text.reserve(std::min<std::uint64_t>(static_cast<std::uint64_t>(st.st_size), kMaxMapsFile) + 1);
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    if (text.size() + static_cast<std::size_t>(in.gcount()) > kMaxMapsFile)
+      return Error{fmt::format("{}: larger than 1 GiB: not a maps file", path)};
+    text.append(buf, static_cast<std::size_t>(in.gcount()));
+  }
   if (in.bad()) return Error{fmt::format("{}: read error", path)};
-  return std::make_unique<TextSource>(std::move(ss).str(), path, target);
+  return std::make_unique<TextSource>(std::move(text), path, target);
 }
 
 ListSource::ListSource(std::vector<Mapping> mappings, std::string name, Target target)

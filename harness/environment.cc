@@ -1,8 +1,10 @@
 #include "environment.h"
 
+#include <sys/personality.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <fstream>
 #include <sstream>
 #include <set>
@@ -42,6 +44,23 @@ int to_int(const std::string& s, int fallback) {
   }
 }
 
+}  // namespace
+
+std::optional<std::string> read_setting(const std::string& path, int* err) {
+  std::ifstream in(path);
+  if (!in) {
+    if (err) *err = errno;
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) {
+    if (err) *err = errno ? errno : EIO;
+    return std::nullopt;
+  }
+  return trim(ss.str());
+}
+
 std::set<std::string> cpu_flags() {
   std::istringstream in(read_file("/proc/cpuinfo"));
   std::set<std::string> flags;
@@ -57,7 +76,32 @@ std::set<std::string> cpu_flags() {
   return flags;
 }
 
-}  // namespace
+std::string kernel_cmdline() { return read_setting("/proc/cmdline").value_or(""); }
+
+std::optional<std::string> cmdline_param(std::string_view cmdline, std::string_view name) {
+  std::optional<std::string> found;
+  std::size_t i = 0;
+  while (i < cmdline.size()) {
+    while (i < cmdline.size() && (cmdline[i] == ' ' || cmdline[i] == '\t' || cmdline[i] == '\n')) ++i;
+    if (i >= cmdline.size()) break;
+    std::string word;
+    bool quoted = false;
+    for (; i < cmdline.size(); ++i) {
+      char c = cmdline[i];
+      if (c == '"') {
+        quoted = !quoted;
+        continue;
+      }
+      if (!quoted && (c == ' ' || c == '\t' || c == '\n')) break;
+      word += c;
+    }
+    if (word == "--") break;
+    const std::size_t eq = word.find('=');
+    const std::string_view key = std::string_view(word).substr(0, eq);
+    if (key == name) found = eq == std::string::npos ? std::string() : word.substr(eq + 1);
+  }
+  return found;
+}
 
 KernelVersion parse_kernel_version(const std::string& release) {
   KernelVersion v;
@@ -112,6 +156,10 @@ Environment detect_environment(unsigned probe_uid) {
 
   e.mmap_min_addr = host.mmap_min_addr;
   e.randomize_va_space = to_int(trim(read_file("/proc/sys/kernel/randomize_va_space")), -1);
+  e.norandmaps = cmdline_param(kernel_cmdline(), "norandmaps").has_value();
+  // personality(0xffffffff) queries without changing it.
+  const int persona = personality(0xffffffff);
+  e.addr_no_randomize = persona != -1 && (persona & ADDR_NO_RANDOMIZE);
   e.uid = getuid();
   e.probe_uid = probe_uid;
   e.probes_privileged = probe_uid == 0;
@@ -153,6 +201,8 @@ nlohmann::json to_json(const Environment& e) {
       {"vsyscall", to_string(e.vsyscall)},
       {"mmap_min_addr", e.mmap_min_addr},
       {"randomize_va_space", e.randomize_va_space},
+      {"norandmaps", e.norandmaps},
+      {"addr_no_randomize", e.addr_no_randomize},
       {"uid", e.uid},
       {"probe_uid", e.probe_uid},
       {"seccomp", e.seccomp},

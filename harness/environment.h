@@ -5,7 +5,10 @@
 /// privileges, CPU features, mmap_min_addr).
 
 #include <cstdint>
+#include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -42,6 +45,12 @@ struct Environment {
   VsyscallMode vsyscall = VsyscallMode::none;
   std::uint64_t mmap_min_addr = 4096;
   int randomize_va_space = -1;
+  /// `norandmaps` on the kernel command line: randomisation off whatever
+  /// randomize_va_space says.
+  bool norandmaps = false;
+  /// This process runs with the ADDR_NO_RANDOMIZE personality (setarch -R,
+  /// or a debugger launched it); its children inherit it.
+  bool addr_no_randomize = false;
   unsigned uid = 0;
   /// The uid probes run as (65534 when root drops privileges).
   unsigned probe_uid = 0;
@@ -57,6 +66,23 @@ struct Environment {
   /// "ptrace" or "handler": how faults are captured in this run.
   std::string capture = "ptrace";
 };
+
+/// A /proc or /sys file's text without trailing blanks and newline, or
+/// nullopt when it cannot be read; then `*err` (when given) is the errno
+/// (ENOENT: the setting does not exist on this kernel).
+std::optional<std::string> read_setting(const std::string& path, int* err = nullptr);
+
+/// The CPU flags of /proc/cpuinfo (x86 "flags", aarch64 "Features").
+std::set<std::string> cpu_flags();
+
+/// /proc/cmdline, or "" when unreadable.
+std::string kernel_cmdline();
+
+/// The value of `name=value` on a kernel command line: "" for a bare
+/// `name`, nullopt when absent. Double quotes group; parameters after a
+/// lone `--` belong to init and are ignored; the last occurrence wins, as
+/// in the kernel's parse_args().
+std::optional<std::string> cmdline_param(std::string_view cmdline, std::string_view name);
 
 /// Reads uname, /proc/self/{maps,status}, /proc/sys, /proc/cpuinfo.
 /// `probe_uid` is the uid probes will run as.

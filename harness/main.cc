@@ -18,6 +18,8 @@
 
 #include <boost/program_options.hpp>
 
+#include "aslr_sampler.h"
+#include "audit.h"
 #include "demo.h"
 #include "environment.h"
 #include "profile.h"
@@ -36,6 +38,9 @@ const char* kUsage =
     "usage: vma-harness list [--profile P] [--spec FILE] [--format text|json] [--as-root]\n"
     "       vma-harness run [--profile default|hardened|FILE] [--only a,b,...] [--spec FILE]\n"
     "                       [--format text|json|ktap|junit] [--jobs N] [--timeout S] [--as-root]\n"
+    "                       [--with-audit] [--with-aslr [--aslr-samples N]]\n"
+    "       vma-harness aslr [--samples N] [--jobs N] [--format text|json]\n"
+    "       vma-harness audit [--profile default|hardened|FILE] [--format text|json]\n"
     "       vma-harness demo wx|guard|null|stack [--step]\n";
 
 int usage_error(const std::string& msg) {
@@ -106,6 +111,69 @@ std::optional<std::pair<uid_t, gid_t>> probe_user(bool as_root) {
   return std::make_pair(uid_t{65534}, gid_t{65534});
 }
 
+/// The ASLR samplers (probes/aslr-sampler*), found like the probes. The
+/// non-PIE one is optional: without it heap-exec is not measured.
+std::optional<AslrOptions> aslr_options(unsigned samples, unsigned jobs) {
+  auto pie = find_probe("aslr-sampler");
+  if (!pie) return std::nullopt;
+  AslrOptions a;
+  a.samples = samples;
+  a.jobs = jobs ? jobs : std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  a.sampler = *pie;
+  a.sampler_nopie = find_probe("aslr-sampler-nopie").value_or("");
+  return a;
+}
+
+/// A progress bar on stderr when it is a terminal: "aslr [#####     ] 1234/3000 execs".
+std::function<void(unsigned, unsigned)> progress_bar() {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [last = -1](unsigned done, unsigned total) mutable {
+    const int pct = total ? static_cast<int>(100.0 * done / total) : 100;
+    if (pct == last && done != total) return;
+    last = pct;
+    constexpr int kWidth = 30;
+    const int fill = pct * kWidth / 100;
+    std::fprintf(stderr, "\raslr [%s%s] %u/%u execs", std::string(fill, '#').c_str(),
+                 std::string(kWidth - fill, ' ').c_str(), done, total);
+    if (done == total) std::fprintf(stderr, "\r\033[K");
+    std::fflush(stderr);
+  };
+}
+
+/// Measures ASLR; prints the error and returns nullopt on failure.
+std::optional<AslrReport> measure(unsigned samples, unsigned jobs, const Environment& env) {
+  auto opts = aslr_options(samples, jobs);
+  if (!opts) {
+    std::cerr << "vma-harness: aslr-sampler not found (build target vma-probes, or set VMA_PROBES_DIR)\n";
+    return std::nullopt;
+  }
+  opts->progress = progress_bar();
+  auto r = measure_aslr(*opts, env);
+  if (opts->progress) std::fprintf(stderr, "\r\033[K");
+  if (!r) {
+    std::cerr << "vma-harness: aslr: " << r.error().message << "\n";
+    return std::nullopt;
+  }
+  if (opts->sampler_nopie.empty())
+    r->warnings.push_back("aslr-sampler-nopie not found: heap-exec not measured");
+  return std::move(*r);
+}
+
+/// The audit under `profile`; prints the error (exit 2) on a bad profile.
+std::optional<AuditReport> audit(const std::string& profile, const Environment& env, int& code) {
+  if (!is_builtin_profile(profile) && !fs::exists(profile)) {
+    code = usage_error("unknown profile '" + profile + "' (default, hardened, or a TOML file)");
+    return std::nullopt;
+  }
+  auto r = run_audit(profile, env);
+  if (!r) {
+    std::cerr << r.error().message << "\n";
+    code = kExitUsage;
+    return std::nullopt;
+  }
+  return std::move(*r);
+}
+
 void add_common(po::options_description& d, CommonOptions& o) {
   d.add_options()
       ("profile", po::value(&o.profile), "default, hardened, or a TOML profile file")
@@ -169,9 +237,14 @@ int cmd_run(const std::vector<std::string>& args) {
   unsigned jobs = 0;
   double timeout = 10;
   std::string capture = "auto";
+  bool with_audit = false, with_aslr = false;
+  unsigned aslr_samples = 1500;
   po::options_description d("run options");
   add_common(d, o);
   d.add_options()
+      ("with-audit", po::bool_switch(&with_audit), "also audit the kernel configuration (vma-harness audit)")
+      ("with-aslr", po::bool_switch(&with_aslr), "also measure ASLR entropy (vma-harness aslr)")
+      ("aslr-samples", po::value(&aslr_samples), "samples per region for --with-aslr (default 1500)")
       ("only", po::value(&only)->composing(), "comma-separated probe ids")
       ("jobs,j", po::value(&jobs), "probes run in parallel (default: CPUs)")
       ("timeout", po::value(&timeout), "seconds per probe (default 10)")
@@ -192,6 +265,7 @@ int cmd_run(const std::vector<std::string>& args) {
   if (!(timeout > 0) || timeout > 86400) return usage_error("--timeout must be a number of seconds > 0");
   if (capture != "auto" && capture != "ptrace" && capture != "handler")
     return usage_error("--capture must be auto, ptrace or handler");
+  if (aslr_samples < 2 || aslr_samples > 1000000) return usage_error("--aslr-samples must be 2..1000000");
 
   RunOptions ropts;
   ropts.drop_to = probe_user(o.as_root);
@@ -272,6 +346,16 @@ int cmd_run(const std::vector<std::string>& args) {
     if (r) report.rows.push_back(std::move(*r));
     else ++report.not_run;
   }
+  if (!sig && with_audit) {
+    if (!(report.audit = audit(o.profile, report.env, code))) return code;
+  }
+  if (!sig && with_aslr) {
+    // The run's environment describes the probes' user; ASLR is sampled as
+    // this process, whose personality and tracer matter.
+    report.aslr = measure(aslr_samples, ropts.jobs, detect_environment(geteuid()));
+    if (!report.aslr) return 1;
+    report.interrupted = sig = report.aslr->interrupted;
+  }
   if (o.format == "text") {
     // Rows not printed yet: the in-order prefix stalled at one not run.
     for (std::size_t i = printed; i < rows.size(); ++i)
@@ -286,6 +370,78 @@ int cmd_run(const std::vector<std::string>& args) {
   }
   std::cout.flush();
   return exit_status(report);
+}
+
+int cmd_aslr(const std::vector<std::string>& args) {
+  unsigned samples = 1500, jobs = 0;
+  std::string format = "text";
+  po::options_description d("aslr options");
+  d.add_options()
+      ("samples", po::value(&samples), "fresh execs per region (default 1500, as paxtest)")
+      ("jobs,j", po::value(&jobs), "samplers run in parallel (default: CPUs)")
+      ("format", po::value(&format), "text or json")
+      ("help,h", "this help");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << kUsage << d;
+    return 0;
+  }
+  if (format != "text" && format != "json") return usage_error("aslr --format must be text or json");
+  if (samples < 2 || samples > 1000000) return usage_error("--samples must be 2..1000000");
+  const Environment env = detect_environment(geteuid());
+  auto report = measure(samples, jobs, env);
+  if (!report) return 1;
+  // Loud on stderr too: a JSON consumer may not read the warnings key.
+  for (const auto& w : report->warnings) std::cerr << "vma-harness: WARNING: " << w << "\n";
+  if (format == "json") {
+    nlohmann::json j = to_json(*report);
+    j["environment"] = to_json(env);
+    std::cout << j.dump(2) << "\n";
+  } else {
+    const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+    for (const auto& line : describe(env)) std::cout << line << "\n";
+    std::cout << "\n" << aslr_text(*report, color);
+  }
+  if (report->interrupted) return 128 + report->interrupted;
+  // Exit 1 when a region did not vary: this machine does not randomise it.
+  for (const auto& r : report->regions)
+    if (r.bits == 0) return 1;
+  return 0;
+}
+
+int cmd_audit(const std::vector<std::string>& args) {
+  std::string profile = "default", format = "text";
+  po::options_description d("audit options");
+  d.add_options()
+      ("profile", po::value(&profile), "default, hardened, or a TOML profile file ([audit.NAME] tables)")
+      ("format", po::value(&format), "text or json")
+      ("help,h", "this help");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(d).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << kUsage << d;
+    return 0;
+  }
+  if (format != "text" && format != "json") return usage_error("audit --format must be text or json");
+  const Environment env = detect_environment(geteuid());
+  int code = 0;
+  auto report = audit(profile, env, code);
+  if (!report) return code;
+  if (format == "json") {
+    nlohmann::json j = to_json(*report);
+    j["profile"] = profile;
+    j["environment"] = to_json(env);
+    std::cout << j.dump(2) << "\n";
+  } else {
+    const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+    std::cout << "vma-harness audit, profile " << profile << "\n";
+    for (const auto& line : describe(env)) std::cout << line << "\n";
+    std::cout << "\n" << audit_text(*report, color);
+  }
+  return exit_status(*report);
 }
 
 int cmd_demo(const std::vector<std::string>& args) {
@@ -336,6 +492,8 @@ int main(int argc, char** argv) {
       return cmd_run(args);
     }
     if (cmd == "demo") return cmd_demo(args);
+    if (cmd == "aslr") return cmd_aslr(args);
+    if (cmd == "audit") return cmd_audit(args);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::cout << kUsage;
       return 0;

@@ -468,9 +468,10 @@ Result<void> apply_profile_file(const std::string& path, const Environment& env,
   if (!parsed) return parsed.error();
   const toml::table& root = *parsed;
   for (auto&& [k, v] : root) {
-    if (k.str() != "base" && k.str() != "expect" && k.str() != "name" && k.str() != "description")
+    if (k.str() != "base" && k.str() != "expect" && k.str() != "audit" && k.str() != "name" &&
+        k.str() != "description")
       return Error{where(path, k.source()) + "unknown key '" + std::string(k.str()) +
-                   "' (base, name, description, [expect.ID])"};
+                   "' (base, name, description, [expect.ID], [audit.NAME])"};
   }
   std::string base = "default";
   if (const toml::node* b = root.get("base")) {
@@ -495,6 +496,55 @@ Result<void> apply_profile_file(const std::string& path, const Environment& env,
     if (auto r = apply_expect_table(path, *v.as_table(), it->expect); !r) return r.error();
   }
   return {};
+}
+
+Result<AuditProfileFile> load_audit_profile(
+    const std::string& path, std::span<const std::string_view> names,
+    const std::function<std::optional<std::string>(std::string_view)>& check_rule) {
+  auto parsed = parse_toml_file(path);
+  if (!parsed) return parsed.error();
+  const toml::table& root = *parsed;
+  for (auto&& [k, v] : root) {
+    if (k.str() != "base" && k.str() != "expect" && k.str() != "audit" && k.str() != "name" &&
+        k.str() != "description")
+      return Error{where(path, k.source()) + "unknown key '" + std::string(k.str()) +
+                   "' (base, name, description, [expect.ID], [audit.NAME])"};
+  }
+  AuditProfileFile out;
+  if (const toml::node* b = root.get("base")) {
+    auto s = get_string(path, *b, "base");
+    if (!s) return s.error();
+    if (!is_builtin_profile(*s)) return error_at(path, *b, "unknown base profile '" + *s + "' (default, hardened)");
+    out.base = *s;
+  }
+  const toml::node* audit = root.get("audit");
+  if (!audit) return out;
+  if (!audit->is_table()) return error_at(path, *audit, "'audit' must be a table of [audit.NAME] tables");
+  for (auto&& [k, v] : *audit->as_table()) {
+    const std::string name(k.str());
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      return Error{where(path, k.source()) + "unknown audit check '" + name + "'"};
+    if (!v.is_table()) return error_at(path, v, "[audit." + name + "] must be a table");
+    AuditOverride o;
+    for (auto&& [key, val] : *v.as_table()) {
+      if (key.str() == "expected") {
+        auto s = get_string(path, val, "expected");
+        if (!s) return s.error();
+        if (auto bad = check_rule(*s)) return error_at(path, val, *bad);
+        o.expected = *s;
+      } else if (key.str() == "why") {
+        auto s = get_string(path, val, "why");
+        if (!s) return s.error();
+        o.why = *s;
+      } else {
+        return Error{where(path, key.source()) + "unknown key '" + std::string(key.str()) +
+                     "' in [audit." + name + "] (expected, why)"};
+      }
+    }
+    if (o.expected.empty()) return error_at(path, v, "[audit." + name + "] needs 'expected'");
+    out.overrides[name] = std::move(o);
+  }
+  return out;
 }
 
 }  // namespace vma::harness

@@ -26,6 +26,7 @@
 ///   description = "..."           # optional
 /// Errors name the file, line and column: "spec.toml:3:1: unknown key 'comand'".
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -71,6 +72,26 @@ Result<std::vector<ProbeDef>> load_spec(const std::string& path);
 /// resets built-ins to the file's `base`, then applies each [expect.ID].
 Result<void> apply_profile_file(const std::string& path, const Environment& env,
                                 std::vector<ProbeDef>& probes);
+
+/// The audit part of a profile file (harness/audit.h): its base and
+/// [audit.NAME] tables, each `expected = "RULE"` and an optional `why`:
+///   base = "default"
+///   [audit.mmap_min_addr]
+///   expected = ">= 65536"
+///   why = "our fleet sets 65536"
+struct AuditOverride {
+  std::string expected;
+  std::string why;
+};
+struct AuditProfileFile {
+  std::string base = "default";
+  std::map<std::string, AuditOverride> overrides;
+};
+/// Reads it. `names` are the known checks; `check_rule` returns an error
+/// message for a bad rule. Errors: "file:line:col: message".
+Result<AuditProfileFile> load_audit_profile(
+    const std::string& path, std::span<const std::string_view> names,
+    const std::function<std::optional<std::string>(std::string_view)>& check_rule);
 
 /// Parses an errno name ("EPERM"); nullopt when unknown.
 std::optional<int> parse_errno_name(std::string_view name);

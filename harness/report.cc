@@ -65,9 +65,17 @@ std::string details(const ResultRow& row) {
   return d;
 }
 
-}  // namespace
+Status to_status(AuditStatus s) {
+  switch (s) {
+    case AuditStatus::pass: return Status::pass;
+    case AuditStatus::fail: return Status::fail;
+    case AuditStatus::skip:
+    case AuditStatus::unknown: return Status::skip;
+  }
+  return Status::skip;
+}
 
-Totals totals(const Report& r) {
+Totals probe_totals(const Report& r) {
   Totals t;
   for (const auto& row : r.rows) {
     switch (row.verdict.status) {
@@ -77,6 +85,58 @@ Totals totals(const Report& r) {
       case Status::error: ++t.error; break;
     }
   }
+  return t;
+}
+
+Totals count(const std::vector<ExtraCase>& cases) {
+  Totals t;
+  for (const auto& c : cases) {
+    switch (c.status) {
+      case Status::pass: ++t.pass; break;
+      case Status::fail: ++t.fail; break;
+      case Status::skip: ++t.skip; break;
+      case Status::error: ++t.error; break;
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+std::vector<ExtraCase> extra_cases(const Report& r) {
+  std::vector<ExtraCase> out;
+  if (r.audit) {
+    for (const auto& c : r.audit->checks) {
+      std::string msg = c.name + " = " + c.value + ", expected " + c.expected + ": " + c.why;
+      if (c.status == AuditStatus::unknown) msg = "unknown: " + msg;
+      out.push_back({"audit:" + c.name, "audit", to_status(c.status), one_line(msg)});
+    }
+  }
+  if (r.aslr) {
+    for (const auto& x : r.aslr->regions) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s: %u bits (paxtest count), %.1f strict, %zu samples", x.region.c_str(),
+                    x.bits, x.strict_bits, x.samples);
+      std::string msg = buf;
+      Status st = Status::pass;
+      if (x.bits == 0) {
+        st = Status::fail;
+        msg = x.region + ": not randomised (0 bits over " + std::to_string(x.samples) + " samples)";
+        for (const auto& w : r.aslr->warnings) msg += "; " + w;
+      }
+      out.push_back({"aslr:" + x.region, "aslr", st, one_line(msg)});
+    }
+  }
+  return out;
+}
+
+Totals totals(const Report& r) {
+  Totals t = probe_totals(r);
+  const Totals e = count(extra_cases(r));
+  t.pass += e.pass;
+  t.fail += e.fail;
+  t.skip += e.skip;
+  t.error += e.error;
   return t;
 }
 
@@ -123,8 +183,18 @@ std::string text_row(const ResultRow& row, const TextLayout& l) {
 }
 
 std::string text_footer(const Report& r, bool color) {
-  Totals t = totals(r);
+  const Totals t = probe_totals(r);
   std::string s = "\n";
+  if (r.audit) s += "\naudit, profile " + r.audit->profile + "\n\n" + audit_text(*r.audit, color);
+  if (r.aslr) s += "\naslr\n\n" + aslr_text(*r.aslr, color);
+  if (r.audit || r.aslr) {
+    const Totals e = count(extra_cases(r));
+    s += "\n";
+    if (r.audit) s += "audit: " + std::to_string(r.audit->checks.size()) + " checks; ";
+    if (r.aslr) s += "aslr: " + std::to_string(r.aslr->regions.size()) + " regions; ";
+    s += std::to_string(e.pass) + " pass, " + std::to_string(e.fail) + " fail, " + std::to_string(e.skip) +
+         " skip\n";
+  }
   if (r.interrupted)
     s += "interrupted by " + signal_name(r.interrupted) + "; " + std::to_string(r.not_run) +
          " probes not run\n";
@@ -155,11 +225,15 @@ nlohmann::json json_report(const Report& r) {
       {"interrupted", r.interrupted ? nlohmann::json(signal_name(r.interrupted)) : nlohmann::json(nullptr)},
       {"not_run", r.not_run},
   };
-  return {{"environment", to_json(r.env)}, {"results", results}, {"summary", summary}};
+  nlohmann::json out = {{"environment", to_json(r.env)}, {"results", results}, {"summary", summary}};
+  if (r.audit) out["audit"] = to_json(*r.audit);
+  if (r.aslr) out["aslr"] = to_json(*r.aslr);
+  return out;
 }
 
 std::string ktap_report(const Report& r) {
-  std::string s = "TAP version 13\n1.." + std::to_string(r.rows.size()) + "\n";
+  const std::vector<ExtraCase> extra = extra_cases(r);
+  std::string s = "TAP version 13\n1.." + std::to_string(r.rows.size() + extra.size()) + "\n";
   s += "# vma-harness profile " + r.profile + "\n";
   for (const auto& line : describe(r.env)) s += "# " + line + "\n";
   std::size_t n = 0;
@@ -182,6 +256,21 @@ std::string ktap_report(const Report& r) {
         break;
     }
   }
+  for (const auto& c : extra) {
+    const std::string num = std::to_string(++n);
+    switch (c.status) {
+      case Status::pass:
+        s += "# " + c.message + "\nok " + num + " " + c.name + "\n";
+        break;
+      case Status::skip:
+        s += "ok " + num + " " + c.name + " # SKIP " + c.message + "\n";
+        break;
+      case Status::fail:
+      case Status::error:
+        s += "# " + c.message + "\nnot ok " + num + " " + c.name + "\n";
+        break;
+    }
+  }
   if (r.interrupted)
     s += "Bail out! interrupted by " + signal_name(r.interrupted) + ", " + std::to_string(r.not_run) +
          " probes not run\n";
@@ -192,21 +281,24 @@ std::string ktap_report(const Report& r) {
 }
 
 std::string junit_report(const Report& r) {
-  Totals t = totals(r);
+  const Totals t = probe_totals(r), all = totals(r);
+  const std::vector<ExtraCase> extra = extra_cases(r);
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
   std::time_t now = std::time(nullptr);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
   const std::string suite = "vma-harness." + r.profile;
-  auto counts = [&] {
-    return " tests=\"" + std::to_string(r.rows.size()) + "\" failures=\"" + std::to_string(t.fail) +
-           "\" errors=\"" + std::to_string(t.error) + "\" skipped=\"" + std::to_string(t.skip) +
-           "\" time=\"" + seconds_text(r.seconds) + "\"";
+  auto counts = [&](std::size_t tests, const Totals& c, double seconds) {
+    return " tests=\"" + std::to_string(tests) + "\" failures=\"" + std::to_string(c.fail) +
+           "\" errors=\"" + std::to_string(c.error) + "\" skipped=\"" + std::to_string(c.skip) +
+           "\" time=\"" + seconds_text(seconds) + "\"";
   };
+  const double extra_seconds = r.aslr ? r.aslr->seconds : 0;
   std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  s += "<testsuites name=\"vma-harness\"" + counts() + ">\n";
-  s += "  <testsuite name=\"" + xml_escape(suite) + "\"" + counts() + " timestamp=\"" + stamp +
+  s += "<testsuites name=\"vma-harness\"" + counts(r.rows.size() + extra.size(), all, r.seconds + extra_seconds) +
+       ">\n";
+  s += "  <testsuite name=\"" + xml_escape(suite) + "\"" + counts(r.rows.size(), t, r.seconds) + " timestamp=\"" + stamp +
        "\" hostname=\"" + xml_escape(host) + "\">\n";
   s += "    <properties>\n";
   const nlohmann::json env = to_json(r.env);
@@ -235,7 +327,34 @@ std::string junit_report(const Report& r) {
     s += "      <system-out>" + xml_escape(details(row)) + "</system-out>\n";
     s += "    </testcase>\n";
   }
-  s += "  </testsuite>\n</testsuites>\n";
+  s += "  </testsuite>\n";
+  // Audit checks and ASLR regions: one suite each.
+  for (const std::string kind : {"audit", "aslr"}) {
+    std::vector<const ExtraCase*> cases;
+    for (const auto& c : extra)
+      if (c.suite == kind) cases.push_back(&c);
+    if (cases.empty()) continue;
+    Totals c{};
+    for (const ExtraCase* x : cases) {
+      if (x->status == Status::fail) ++c.fail;
+      else if (x->status == Status::skip) ++c.skip;
+      else if (x->status == Status::error) ++c.error;
+    }
+    const std::string name = "vma-harness." + kind;
+    s += "  <testsuite name=\"" + name + "\"" +
+         counts(cases.size(), c, kind == "aslr" && r.aslr ? r.aslr->seconds : 0) + " timestamp=\"" + stamp +
+         "\" hostname=\"" + xml_escape(host) + "\">\n";
+    for (const ExtraCase* x : cases) {
+      s += "    <testcase name=\"" + xml_escape(x->name) + "\" classname=\"" + name + "\" time=\"0.000\">\n";
+      const std::string msg = xml_escape(x->message);
+      if (x->status == Status::fail) s += "      <failure message=\"" + msg + "\" type=\"fail\"/>\n";
+      else if (x->status == Status::skip) s += "      <skipped message=\"" + msg + "\"/>\n";
+      s += "      <system-out>" + msg + "</system-out>\n";
+      s += "    </testcase>\n";
+    }
+    s += "  </testsuite>\n";
+  }
+  s += "</testsuites>\n";
   return s;
 }
 

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "aslr_sampler.h"
+#include "audit.h"
 #include "environment.h"
 #include "expectation.h"
 #include "profile.h"
@@ -29,13 +31,28 @@ struct Report {
   int interrupted = 0;          ///< SIGINT/SIGTERM, or 0
   std::size_t not_run = 0;      ///< probes not started because of the interrupt
   double seconds = 0;
+  /// `run --with-audit`, `run --with-aslr`: folded into every format (JSON
+  /// keys "audit" and "aslr", extra KTAP/JUnit cases) and the exit status.
+  std::optional<AuditReport> audit;
+  std::optional<AslrReport> aslr;
 };
+
+/// One KTAP/JUnit case beyond the probes: an audit check ("audit:NAME") or
+/// an ASLR region ("aslr:REGION", which fails when it did not vary).
+struct ExtraCase {
+  std::string name;
+  std::string suite;  ///< "audit" or "aslr"
+  Status status = Status::pass;
+  std::string message;  ///< one line: the value and why, or the bits
+};
+std::vector<ExtraCase> extra_cases(const Report& r);
 
 struct Totals {
   std::size_t pass = 0, fail = 0, skip = 0, error = 0;
 };
 Totals totals(const Report& r);
 
+/// Probes, audit checks and ASLR regions together.
 /// 0 when nothing failed or errored, 1 otherwise, 128+signal when interrupted.
 int exit_status(const Report& r);
 
@@ -48,6 +65,7 @@ struct TextLayout {
 TextLayout text_layout(const std::vector<ProbeDef>& probes, bool color);
 std::string text_header(const Report& r, const TextLayout& l);
 std::string text_row(const ResultRow& row, const TextLayout& l);
+/// The audit and ASLR sections (empty without them), then the totals.
 std::string text_footer(const Report& r, bool color);
 
 nlohmann::json json_report(const Report& r);

@@ -1,6 +1,5 @@
 #include "commands.h"
 
-#include <csignal>
 #include <exception>
 #include <string>
 #include <vector>
@@ -104,12 +103,6 @@ Result<Addr> evaluate_address(lldb::SBTarget& target, lldb::SBProcess& process,
                  "', not an address; take its address with '&'"};
   }
   return a;
-}
-
-/// Signals whose siginfo carries the faulting address (si_addr in _sigfault).
-bool has_fault_address(int signo) {
-  return signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE ||
-         signo == SIGTRAP;
 }
 
 std::optional<std::int64_t> signed_child(lldb::SBValue parent, const char* name) {
@@ -255,7 +248,7 @@ bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
         from_siginfo = true;
         fault.signo = static_cast<int>(*signo);
         fault.code = static_cast<int>(*code);
-        if (has_fault_address(fault.signo)) {
+        if (siginfo_has_address(fault.signo, fault.code)) {
           lldb::SBValue addr = siginfo.GetChildMemberWithName("_sifields")
                                    .GetChildMemberWithName("_sigfault")
                                    .GetChildMemberWithName("si_addr");

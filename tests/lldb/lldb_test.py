@@ -7,7 +7,7 @@
 
 CASE is one of: whereis, cli-equal, regions, fault-text-write,
 fault-null-read, fault-guard, fault-noncanonical, fault-sigbus, errors,
-remote, launch, core. Each is one ctest test. Every process started here is killed
+remote, remote-fault, launch, core. Each is one ctest test. Every process started here is killed
 and reaped, on success and on failure. Exit 0 pass, 1 fail.
 """
 
@@ -84,13 +84,14 @@ class Testee:
 
 
 class Server:
-    """lldb-server gdbserver attached to `pid`, listening on a port it picks
-    (127.0.0.1:0) and reports through --pipe."""
+    """lldb-server gdbserver attached to `pid` (or launching `launch`),
+    listening on a port it picks (127.0.0.1:0) and reports through --pipe."""
 
-    def __init__(self, pid):
+    def __init__(self, pid=None, launch=()):
         rfd, wfd = os.pipe()
+        what = ["--attach", str(pid)] if pid is not None else ["--", *launch]
         self.proc = subprocess.Popen([ARGS.lldb_server, "gdbserver", "127.0.0.1:0", "--pipe", str(wfd),
-                                      "--attach", str(pid)],
+                                      *what],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, pass_fds=(wfd,), start_new_session=True)
         os.close(wfd)
@@ -626,6 +627,18 @@ def case_core():
                   cli.stderr or first_difference(w, cli_json))
 
 
+def case_remote_fault():
+    """vma fault over gdb-remote: siginfo comes through lldb-server."""
+    with Server(launch=[ARGS.testee, "--crash=null-read"]) as s:
+        rc, secs, out = lldb(["target create " + ARGS.testee, "gdb-remote 127.0.0.1:%d" % s.port,
+                              "continue"], after_crash=["vma fault --json", "kill"])
+        check(normal_exit(rc, out), "lldb exits normally", out[-2000:])
+        f = json_of(secs, "vma fault --json")
+        check(f is not None and (f["signal"], f["code"], f["addr"], f["at"]["kind"]) ==
+              ("SIGSEGV", "SEGV_MAPERR", "0x0", "null-page"),
+              "remote: SIGSEGV SEGV_MAPERR at 0x0 in the null page", f or out[-2000:])
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -642,6 +655,7 @@ def main():
     cases = {
         "whereis": case_whereis, "cli-equal": case_cli_equal, "regions": case_regions,
         "errors": case_errors, "remote": case_remote, "launch": case_launch, "core": case_core,
+        "remote-fault": case_remote_fault,
     }
     for k in FAULTS:
         cases["fault-" + k] = (lambda kind: lambda: case_fault(kind))(k)

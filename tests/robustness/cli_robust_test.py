@@ -92,6 +92,16 @@ def case_maps_long_line(d):
     check(rc == 0, f"whereis on a 1 MiB line: exit {rc}")
 
 
+def case_maps_not_a_file(d):
+    empty = write(d, "empty.maps", b"")
+    for path, rc_want, want in ((d, 2, f"vma: {d}: is a directory\n"),
+                                (d + "/missing", 2, f"vma: {d}/missing: cannot open: No such file or directory\n"),
+                                ("/dev/zero", 2, "vma: /dev/zero: larger than 1 GiB: not a maps file\n"),
+                                (empty, 0, "")):
+        rc, out, err = vma("map", "--maps", path, timeout=120)
+        check(rc == rc_want and err == want, f"--maps {path}: exit {rc}, {err.strip()!r}")
+
+
 def peak_rss_kib(args):
     p = subprocess.run(["/usr/bin/time", "-f", "%M", ARGS.vma, *args], stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE, timeout=600)
