@@ -1,5 +1,7 @@
 #include "annotation.h"
 
+#include "debugger_symbols.h"
+
 #include <fmt/format.h>
 
 namespace vma {
@@ -76,12 +78,8 @@ Annotation annotate(const AddressMap& map, Addr a) {
       out.summary = fmt::format("in a MADV_GUARD_INSTALL guard page inside {} ({})", to_string(r->kind),
                                 region_phrase(*r));
     }
-    if (!out.section.empty() || !out.symbol.empty()) {
-      std::string detail = out.section;
-      if (!out.symbol.empty())
-        detail += fmt::format("{}{}+{:#x}", detail.empty() ? "" : ", ", out.symbol, *out.symbol_offset);
+    if (std::string detail = symbol_detail(out.section, out.symbol, out.symbol_offset); !detail.empty())
       out.summary += fmt::format(" ({})", detail);
-    }
     return out;
   }
 

@@ -26,6 +26,7 @@ class Classifier {
   Classifier(const Snapshot& s, ElfCache& cache) : s_(s), m_(s.mappings), cache_(cache), ps_(s.target.page_size) {
     out_.resize(m_.size());
     some_sp_unknown_ = !s.threads_known;
+    for (const Mapping& m : m_) has_named_stack_ |= m.name == "[stack]";
     for (const ThreadInfo& t : s.threads) some_sp_unknown_ |= !t.sp.has_value();
     for (std::size_t i = 0; i < m_.size(); ++i) out_[i].mapping = m_[i];
   }
@@ -242,10 +243,14 @@ class Classifier {
     }
     for (const ThreadInfo& t : s_.threads) {
       if (!t.sp || !m.range.contains(*t.sp)) continue;
-      set(i, RegionKind::thread_stack,
-          with_name(s_.main_tid && t.tid == *s_.main_tid ? "the main thread's SP is here (an alternate stack)" : ""));
       out_[i].tid = t.tid;
-      return;
+      bool main = s_.main_tid && t.tid == *s_.main_tid;
+      // A source without names (a debugger's list for a core) has no
+      // [stack]: there the main thread's SP marks the main stack. Where
+      // [stack] exists, an SP elsewhere is on an alternate stack.
+      if (main && s_.complete && !has_named_stack_)
+        return set(i, RegionKind::stack, with_name("the main thread's SP is here (no [stack] name in this source)"));
+      return set(i, RegionKind::thread_stack, with_name(main ? "the main thread's SP is here (an alternate stack)" : ""));
     }
     if (i > 0 && contiguous(m_[i - 1], m) && out_[i - 1].kind == RegionKind::data && out_[i - 1].image) {
       const ImageRef& img = *out_[i - 1].image;
@@ -296,6 +301,7 @@ class Classifier {
   ElfCache& cache_;
   Addr ps_;
   bool some_sp_unknown_ = false;
+  bool has_named_stack_ = false;
   std::vector<Region> out_;
 };
 

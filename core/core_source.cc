@@ -190,11 +190,6 @@ std::optional<ExeInfo> read_exe_info(const std::string& path) {
 /// construction (shmem files: memfd_create, SysV shm, POSIX shm, a shared
 /// /dev/zero mapping); every other mapping is taken as private. A memfd
 /// mapped MAP_PRIVATE is the (rare) case this gets wrong.
-bool shared_by_name(std::string_view name) {
-  return name.starts_with("/memfd:") || name.starts_with("/SYSV") || name.starts_with("/dev/shm/") ||
-         name == "/dev/zero (deleted)";
-}
-
 /// Uses a file only when file_checks() found it fit: same build-id, or
 /// (no build-id to compare) at least an ELF file at that path.
 class CoreFileResolver : public FileResolver {
@@ -667,7 +662,7 @@ std::vector<Mapping> CoreSource::build_mappings() const {
         piece_end = std::min(piece_end, it->range.start);
       }
       m.range = {cursor, piece_end};
-      if (shared_by_name(m.name)) m.perms |= Perms::shared;
+      if (m.name_says_shared()) m.perms |= Perms::shared;
       out.push_back(std::move(m));
       cursor = piece_end;
     }

@@ -12,6 +12,11 @@ std::string_view Mapping::file_path() const {
   return n;
 }
 
+bool Mapping::name_says_shared() const {
+  return name.starts_with("/memfd:") || name.starts_with("/SYSV") || name.starts_with("/dev/shm/") ||
+         name == "/dev/zero (deleted)";
+}
+
 std::string Mapping::dev_string() const { return fmt::format("{:02x}:{:02x}", dev_major, dev_minor); }
 
 bool Mapping::has_vm_flag(std::string_view flag) const {

@@ -16,7 +16,10 @@ namespace vma {
 struct Mapping {
   AddressRange range;
   Perms perms = Perms::none;
-  std::uint64_t offset = 0;     ///< file offset of `range.start`, bytes
+  /// File offset of `range.start`, bytes. When file_info_known is false it
+  /// may still be set as a hint (a debugger's loaded sections): classification
+  /// uses it to match ELF segments, output does not report it.
+  std::uint64_t offset = 0;
   std::uint32_t dev_major = 0;  ///< device of the backing file (maps: hex "fd:01")
   std::uint32_t dev_minor = 0;
   std::uint64_t inode = 0;      ///< 0 for anonymous memory
@@ -39,6 +42,11 @@ struct Mapping {
   bool is_deleted() const { return is_file() && name.ends_with(" (deleted)"); }
   bool is_shared() const { return has(perms, Perms::shared); }
   bool is_private() const { return !is_shared(); }
+  /// True when the name alone says MAP_SHARED memory: a memfd, SysV shm,
+  /// POSIX shm, or shared anonymous memory (`/dev/zero (deleted)`). For
+  /// sources that do not record private/shared (core files, a debugger's
+  /// region list); a memfd can be mapped private, so it is a guess there.
+  bool name_says_shared() const;
   /// The file path without a trailing ` (deleted)`; empty for non-files.
   std::string_view file_path() const;
   /// "fd:01", as maps prints it.

@@ -86,6 +86,8 @@ void ListSource::set_threads(std::vector<ThreadInfo> threads, std::optional<int>
 Result<Snapshot> ListSource::snapshot() {
   Snapshot s;
   s.mappings = mappings_;
+  for (Mapping& m : s.mappings)
+    if (m.name_says_shared()) m.perms |= Perms::shared;
   std::sort(s.mappings.begin(), s.mappings.end(),
             [](const Mapping& a, const Mapping& b) { return a.range.start < b.range.start; });
   for (std::size_t i = 1; i < s.mappings.size(); ++i)

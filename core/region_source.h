@@ -70,6 +70,8 @@ Result<std::unique_ptr<TextSource>> open_maps_file(const std::string& path, Targ
 
 /// A region list handed in by a debugger: start, end, perms, name, with
 /// offset/dev/inode unknown (Mapping::file_info_known = false) unless set.
+/// Debuggers do not report private/shared: a name that says shared memory
+/// (Mapping::name_says_shared) marks the region shared.
 class ListSource : public RegionSource {
  public:
   ListSource(std::vector<Mapping> mappings, std::string name, Target target);

@@ -31,6 +31,14 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 
+#ifdef ASLR_SAMPLER_HEAP_ONLY
+int main(void) {
+  /* First, before stdio allocates its buffer: the start of the brk heap. */
+  printf("heap 0x%lx\n", (unsigned long)(uintptr_t)malloc(100));
+  return 0;
+}
+#else
+
 static void *thread_local_address(void *out) {
   volatile char local = 0;
   *(uintptr_t *)out = (uintptr_t)&local;
@@ -42,13 +50,6 @@ static uintptr_t anon_mmap(size_t len) {
   return p == MAP_FAILED ? 0 : (uintptr_t)p;
 }
 
-#ifdef ASLR_SAMPLER_HEAP_ONLY
-int main(void) {
-  /* First, before stdio allocates its buffer: the start of the brk heap. */
-  printf("heap 0x%lx\n", (unsigned long)(uintptr_t)malloc(100));
-  return 0;
-}
-#else
 int main(int argc, char **argv) {
   (void)argc;
   volatile char local = 0;

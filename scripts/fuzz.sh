@@ -50,13 +50,18 @@ for t in "${targets[@]}"; do
   log=$build/fuzz-logs/$t.log
   [[ -x $bin ]] || { echo "fuzz.sh: $bin not built" >&2; exit 2; }
   mkdir -p "$work"
+  # Longest input per target: far above any real args or TOML file; maps
+  # inputs only need a few lines to reach every rule; cores need room.
+  case $t in
+    args) max_len=256 ;; maps|toml) max_len=16384 ;; *) max_len=131072 ;;
+  esac
   dict=()
   [[ -f $top/tests/fuzz/$t.dict ]] && dict=(-dict="$top/tests/fuzz/$t.dict")
   start=$(date +%s)
   result=ok
   # Leaks are findings too (LeakSanitizer runs at exit and every input).
   if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 "$bin" "${dict[@]}" \
-      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=131072 \
+      -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" \
       -print_final_stats=1 -artifact_prefix="$build/fuzz-artifacts/$t-" \
       "$work" "$seeds" >"$log" 2>&1; then
     result="FINDING (see $log)"
@@ -70,7 +75,7 @@ for t in "${targets[@]}"; do
   bytes=$(find "$work" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
   printf '%-6s %12d %8d %8d %10d  %s\n' "$t" "$execs" "$elapsed" "$inputs" "$bytes" "$result"
   if ((merge)); then
-    "$bin" -merge=1 -max_len=131072 "$seeds" "$work" >>"$log" 2>&1
+    "$bin" -merge=1 -max_len="$max_len" "$seeds" "$work" >>"$log" 2>&1
   fi
 done
 echo "total executions: $total"

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "address_map.h"
 #include "annotation.h"
@@ -24,8 +25,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const vma::CoreFileCheck& f : c.file_checks()) (void)f.describe();
   auto snap = c.snapshot();
   if (!snap) return 0;
-  vma::ElfCache cache;
-  auto map = vma::AddressMap::build(std::move(snap).value(), cache);
+  // The files a core names (libc...) are parsed once, not on every input;
+  // a fresh cache now and then bounds the memory of paths seen.
+  static auto cache = std::make_unique<vma::ElfCache>();
+  static unsigned uses = 0;
+  if (++uses % 256 == 0) cache = std::make_unique<vma::ElfCache>();
+  auto map = vma::AddressMap::build(std::move(snap).value(), *cache);
   (void)vma::to_text(vma::map_json(map, vma::MapFilter{}));
   if (fault) {
     auto at = vma::annotate(map, fault->addr.value_or(0));

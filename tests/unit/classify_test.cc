@@ -239,3 +239,45 @@ TEST_CASE("overlapping debugger regions are an error", "[classify]") {
   REQUIRE_FALSE(s);
   CHECK(s.error().message == "debugger: regions 0x1000-0x3000 and 0x2000-0x4000 overlap");
 }
+
+TEST_CASE("without a [stack] name, the main thread's SP marks the main stack", "[classify]") {
+  std::vector<Mapping> ms(2);
+  ms[0].range = {0x7f0000000000, 0x7f0000800000};
+  ms[0].perms = Perms::read | Perms::write;
+  ms[1].range = {0x7ffc00000000, 0x7ffc00021000};
+  ms[1].perms = Perms::read | Perms::write;
+  ListSource src(ms, "debugger", x86());
+  src.set_threads({{7, 0x7ffc00020000}, {8, 0x7f00007ff000}}, 7);
+  auto s = src.snapshot();
+  REQUIRE(s);
+  ElfCache cache;
+  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  CHECK(map.find(0x7ffc00000000)->kind == RegionKind::stack);
+  CHECK(map.find(0x7ffc00000000)->tid == 7);
+  CHECK(map.find(0x7f0000000000)->kind == RegionKind::thread_stack);
+  CHECK(map.find(0x7f0000000000)->tid == 8);
+}
+
+TEST_CASE("with a [stack], the main thread's SP elsewhere is an alternate stack", "[classify]") {
+  AddressMap map = build(kSynthetic, {{100, 0x7f26d505a000 - 0x10}}, true);
+  const Region* r = map.find(0x7f26d485a000);
+  CHECK(r->kind == RegionKind::thread_stack);
+  CHECK(r->note == "the main thread's SP is here (an alternate stack)");
+}
+
+TEST_CASE("a debugger's list marks memfd, SysV and /dev/shm regions shared", "[classify]") {
+  std::vector<Mapping> ms(2);
+  ms[0].range = {0x7f0000000000, 0x7f0000001000};
+  ms[0].perms = Perms::read | Perms::write;
+  ms[0].name = "/memfd:buf (deleted)";
+  ms[1].range = {0x7f0000001000, 0x7f0000002000};
+  ms[1].perms = Perms::read;
+  ms[1].name = "/usr/share/x.dat";
+  ListSource src(ms, "debugger", x86());
+  auto s = src.snapshot();
+  REQUIRE(s);
+  ElfCache cache;
+  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  CHECK(map.find(0x7f0000000000)->kind == RegionKind::shared);
+  CHECK(map.find(0x7f0000001000)->kind == RegionKind::file);
+}
