@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto maps = vma::parse_maps(text, "fuzz.maps");
   // Classification and output are linear in the map; small maps reach every
   // rule, and keep the target fast (the parser alone sees every input).
-  if (!maps || maps->size() > 32) return 0;
+  if (!maps || maps->size() > 48) return 0;
 
   vma::Snapshot s;
   s.mappings = std::move(maps).value();

@@ -512,8 +512,8 @@ def case_remote():
             check(len(local) == len(w) and not diffs,
                   "remote: kinds, threads and bounds equal `vma whereis --pid`", cli.stderr + "\n".join(diffs))
             # The whole map, region by region, against /proc. LLDB's region
-            # list has no private/shared bit: a memfd may show as a private
-            # file there (core decides whether a name implies shared).
+            # list has no private/shared bit; core marks names that say
+            # shared memory (a memfd) shared, so the kinds must agree.
             cli = subprocess.run([ARGS.cli, "map", "--pid", str(t.pid), "--json"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  timeout=TIMEOUT)
@@ -521,9 +521,7 @@ def case_remote():
             rkey = lambda r: (r["start"], r["end"], r["perms"][:3], r["kind"], r.get("thread"))
             diffs = []
             for x in set(map(rkey, regions)) ^ set(map(rkey, local)):
-                r = next(r for r in regions + local if rkey(r) == x)
-                if not (r["path"].startswith("/memfd:") and x[3] in ("shared", "file")):
-                    diffs.append(str(x))
+                diffs.append(str(x))
             check(local and not diffs, "remote: `vma map` equals `vma map --pid` (%d regions)" % len(local),
                   cli.stderr + "\n".join(sorted(diffs)))
         # PROT_NONE VMAs: LLDB's list leaves them out; the plugin finds them.
