@@ -194,7 +194,9 @@ int cmd_map(const std::vector<std::string>& args) {
       ("kind,k", po::value<std::string>(), "only regions of this kind (see `vma kinds`)")
       ("gaps,g", po::bool_switch(), "show the unmapped gaps between regions")
       ("smaps", po::bool_switch(), "read smaps for VmFlags (slower)")
-      ("no-guard-scan", po::bool_switch(), "do not look for MADV_GUARD_INSTALL pages in pagemap");
+      ("no-guard-scan", po::bool_switch(), "do not look for MADV_GUARD_INSTALL pages in pagemap")
+      ("legend", po::value<std::string>()->default_value("auto"),
+       "end with the meaning of each kind shown: auto (on a terminal), always or never");
   visible.add(filt);
   auto vm = parse(args, visible, visible, nullptr, "vma map [--pid PID | --maps FILE | --core FILE] [--json] [--kind K] [--gaps]");
   vma::MapFilter filter;
@@ -205,6 +207,10 @@ int cmd_map(const std::vector<std::string>& args) {
     filter.kind = *k;
   }
   auto style = style_from(vm);
+  std::string legend = vm["legend"].as<std::string>();
+  if (legend != "auto" && legend != "always" && legend != "never")
+    fail(fmt::format("--legend: expected auto, always or never, not \"{}\"", legend));
+  style.legend = legend == "always" || (legend == "auto" && isatty(STDOUT_FILENO) == 1);
   std::unique_ptr<vma::RegionSource> src;
   if (vm.count("pid") && !vm.count("maps") && !vm.count("core")) {
     vma::ProcOptions opts;

@@ -16,7 +16,7 @@ constexpr AslrRegionInfo kRegions[] = {
     {AslrRegion::heap, "heap", "first malloc (brk) of a PIE executable"},
     {AslrRegion::heap_exec, "heap-exec", "first malloc (brk) of a non-PIE executable"},
     {AslrRegion::mmap, "mmap", "4 KiB anonymous mmap"},
-    {AslrRegion::mmap_big, "mmap-big", "2 MiB anonymous mmap (THP-aligned since Linux 6.7)"},
+    {AslrRegion::mmap_big, "mmap-big", "2 MiB anonymous mmap (THP-aligned on recent kernels)"},
     {AslrRegion::shlib, "shlib", "sprintf in libc"},
     {AslrRegion::vdso, "vdso", "vDSO base (AT_SYSINFO_EHDR)"},
     {AslrRegion::arg, "arg", "argv[0] string"},

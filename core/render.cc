@@ -263,6 +263,12 @@ std::string map_text(const AddressMap& map, const MapFilter& filter, const TextS
         out += fmt::format("{:>{}}guard pages {:#x}-{:#x} (MADV_GUARD_INSTALL, {})\n", "", 2 * w + 8, g.start, g.end,
                            human_size(g.size()));
   }
+  if (st.legend && !seen.empty()) {
+    out += "\n";
+    for (const RegionKindInfo& k : region_kinds())
+      if (std::find(seen.begin(), seen.end(), k.kind) != seen.end())
+        out += fmt::format("  {}  {}\n", paint(st, k.kind, fmt::format("{:<13}", k.name)), k.meaning);
+  }
   return out;
 }
 

@@ -18,6 +18,8 @@ namespace vma {
 
 struct TextStyle {
   bool color = false;
+  /// map_text: end with the meaning of each kind shown.
+  bool legend = false;
 };
 
 struct MapFilter {

@@ -67,11 +67,14 @@ Result<std::string> read_gzip(const std::string& path) {
 Result<Kconfig> read_kconfig(const std::string& release) {
   const std::string proc = "/proc/config.gz";
   const std::string boot = "/boot/config-" + release;
-  std::string tried;
+  // Why /proc/config.gz did not serve, when it exists.
+  std::string proc_problem;
   if (access(proc.c_str(), R_OK) == 0) {
     auto text = read_gzip(proc);
     if (text) return parse_kconfig(*text, proc);
-    tried = text.error().message + "; ";
+    proc_problem = text.error().message;
+  } else if (errno != ENOENT) {
+    proc_problem = proc + ": " + std::strerror(errno);
   }
   std::ifstream in(boot);
   if (in) {
@@ -79,8 +82,8 @@ Result<Kconfig> read_kconfig(const std::string& release) {
     ss << in.rdbuf();
     return parse_kconfig(ss.str(), boot);
   }
-  if (tried.empty()) return Error{"no " + proc + " or " + boot};
-  return Error{tried + "no " + boot};
+  if (proc_problem.empty()) return Error{"no " + proc + " or " + boot};
+  return Error{proc_problem + "; no " + boot};
 }
 
 }  // namespace vma::harness

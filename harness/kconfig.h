@@ -31,7 +31,9 @@ struct Kconfig {
 Result<Kconfig> parse_kconfig(std::string_view text, std::string source);
 
 /// Reads /proc/config.gz, else /boot/config-`release`. The error says what
-/// was tried: "no /proc/config.gz or /boot/config-6.18.44".
+/// was tried: "no /proc/config.gz or /boot/config-6.18.44", or, when
+/// /proc/config.gz exists but cannot be read, "/proc/config.gz: Permission
+/// denied; no /boot/config-6.18.44".
 Result<Kconfig> read_kconfig(const std::string& release);
 
 /// Decompresses a gzip file with zlib.

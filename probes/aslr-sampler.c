@@ -12,10 +12,11 @@
  *   pie           main                                   (getmain)
  *   heap          the first malloc(100), a brk address   (getheap)
  *   mmap          a 4 KiB anonymous mmap                 (getamap)
- *   mmap-big      a 2 MiB anonymous mmap: since Linux 6.7 anonymous
- *                 mappings whose length is a multiple of the PMD size are
- *                 THP-aligned (mm/mmap.c __get_unmapped_area), losing the
- *                 9 bits below 2 MiB
+ *   mmap-big      a 2 MiB anonymous mmap: recent kernels ("mm: align
+ *                 larger anonymous mappings on THP boundaries", 6.7; later
+ *                 limited to PMD-multiple lengths) align it to 2 MiB in
+ *                 __get_unmapped_area, losing the 9 bits below 2 MiB
+ *                 (measured on 6.18: 19 bits where mmap has 28)
  *   shlib         sprintf in libc via dlsym              (getshlib)
  *   vdso          getauxval(AT_SYSINFO_EHDR)             (getvdso)
  *   arg           argv[0], the string                    (getarg)

@@ -355,6 +355,7 @@ def case_pid_exiting(d):
         skip("no --testee")
     rng = random.Random(int(os.environ.get("VMAKIT_SEED", "1")))
     counts = {}
+    msgs = set()
     for n in range(60):
         t = subprocess.Popen([ARGS.testee], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
@@ -370,10 +371,15 @@ def case_pid_exiting(d):
             t.kill()
             t.wait()
         counts[rc] = counts.get(rc, 0) + 1
+        if rc == 2:
+            msgs.add(err.decode(errors="replace").strip().replace(str(t.pid), "PID"))
         if rc not in (0, 2):
             check(False, f"run {n}: vma exit {rc} when its target was killed mid-read: {err.decode(errors='replace')}")
             return
     check(True, f"60 targets killed at 0-12 ms into a read: exits {counts}, never a signal")
+    for m in sorted(msgs):
+        print(f"   {m}")
+        check(m.startswith("vma: pid PID"), "the error names the pid")
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}

@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <fstream>
+
 #include "address_map.h"
 #include "annotation.h"
 #include "maps_parser.h"
@@ -280,4 +282,62 @@ TEST_CASE("a debugger's list marks memfd, SysV and /dev/shm regions shared", "[c
   AddressMap map = AddressMap::build(std::move(s).value(), cache);
   CHECK(map.find(0x7f0000000000)->kind == RegionKind::shared);
   CHECK(map.find(0x7f0000001000)->kind == RegionKind::file);
+}
+
+TEST_CASE("aarch64: a tagged pointer is untagged, its tag reported", "[classify][aarch64]") {
+  auto t = Target::parse("aarch64");
+  REQUIRE(t);
+  t->mmap_min_addr = 4096;
+  TextSource src(
+      "aaaab0a00000-aaaab0a01000 r-xp 00000000 fd:01 99                         /usr/bin/prog\n"
+      "aaaab0b00000-aaaab0b21000 rw-p 00000000 00:00 0                          [heap]\n"
+      "ffffe8e00000-ffffe8e21000 rw-p 00000000 00:00 0                          [stack]\n",
+      "arm", *t);
+  auto s = src.snapshot();
+  REQUIRE(s);
+  ElfCache cache;
+  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  Annotation a = annotate(map, 0x2d00aaaab0b00010);
+  CHECK(a.kind == RegionKind::heap);
+  CHECK(a.tag == 0x2d);
+  CHECK(a.untagged == 0xaaaab0b00010);
+  CHECK(annotate(map, 0xffffe8e20000).kind == RegionKind::stack);
+  CHECK(annotate(map, 0x0001000000000000).kind == RegionKind::non_canonical);
+  CHECK(annotate(map, 0xffff000000000000).kind == RegionKind::kernel);
+}
+
+TEST_CASE("5-level paging: user mappings above 47 bits, the hole starts at 2^56", "[classify][la57]") {
+  auto t = Target::parse("x86_64-la57");
+  REQUIRE(t);
+  t->mmap_min_addr = 4096;
+  TextSource src(
+      "7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0                          [stack]\n"
+      "fff000000000000-fff000000001000 rw-p 00000000 00:00 0 \n",
+      "la57", *t);
+  auto s = src.snapshot();
+  REQUIRE(s);
+  ElfCache cache;
+  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  CHECK(annotate(map, 0x0fff000000000010).kind == RegionKind::anon);
+  CHECK(annotate(map, 0x0000800000000000).kind == RegionKind::unmapped);
+  CHECK(annotate(map, 0x0100000000000000).kind == RegionKind::non_canonical);
+  CHECK(annotate(map, 0xff11000000000000).kind == RegionKind::kernel);
+  CHECK(annotate(map, 0xff11000000000000).sub_area == "direct map");
+}
+
+TEST_CASE("the captured maps of a real process classify as it did live", "[classify][data]") {
+  auto src = open_maps_file(VMAKIT_TEST_DATA "/testee-linux-6.18.maps", x86());
+  REQUIRE(src);
+  auto s = (*src)->snapshot();
+  REQUIRE(s);
+  ElfCache cache;
+  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  std::ifstream golden(VMAKIT_TEST_DATA "/testee-linux-6.18.kinds");
+  std::vector<std::string> want;
+  for (std::string k; golden >> k;) want.push_back(k);
+  REQUIRE(map.regions().size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    CAPTURE(i, map.regions()[i].mapping.name);
+    CHECK(to_string(map.regions()[i].kind) == want[i]);
+  }
 }
