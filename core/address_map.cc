@@ -10,32 +10,34 @@ AddressMap AddressMap::build(Snapshot s, ElfCache& elf_cache) {
   AddressMap map;
   map.regions_ = classify(s, elf_cache);
   map.snapshot_ = std::move(s);
+  map.starts_.reserve(map.regions_.size());
+  for (const Region& r : map.regions_) map.starts_.push_back(r.mapping.range.start);
   return map;
 }
 
+std::size_t AddressMap::first_above(Addr a) const {
+  return static_cast<std::size_t>(std::upper_bound(starts_.begin(), starts_.end(), a) - starts_.begin());
+}
+
 const Region* AddressMap::find(Addr a) const {
-  auto it = std::upper_bound(regions_.begin(), regions_.end(), a,
-                             [](Addr v, const Region& r) { return v < r.mapping.range.start; });
-  if (it == regions_.begin()) return nullptr;
-  --it;
-  return it->mapping.range.contains(a) ? &*it : nullptr;
+  std::size_t i = first_above(a);
+  if (i == 0) return nullptr;
+  const Region& r = regions_[i - 1];
+  return a < r.mapping.range.end ? &r : nullptr;
 }
 
 Neighbour AddressMap::below(Addr a) const {
-  auto it = std::upper_bound(regions_.begin(), regions_.end(), a,
-                             [](Addr v, const Region& r) { return v < r.mapping.range.start; });
-  while (it != regions_.begin()) {
-    --it;
-    if (it->mapping.range.end <= a) return {&*it, a - it->mapping.range.end};
+  for (std::size_t i = first_above(a); i > 0; --i) {
+    const Region& r = regions_[i - 1];
+    if (r.mapping.range.end <= a) return {&r, a - r.mapping.range.end};
   }
   return {};
 }
 
 Neighbour AddressMap::above(Addr a) const {
-  auto it = std::upper_bound(regions_.begin(), regions_.end(), a,
-                             [](Addr v, const Region& r) { return v < r.mapping.range.start; });
-  if (it == regions_.end()) return {};
-  return {&*it, it->mapping.range.start - a};
+  std::size_t i = first_above(a);
+  if (i == regions_.size()) return {};
+  return {&regions_[i], regions_[i].mapping.range.start - a};
 }
 
 std::optional<AddressRange> AddressMap::guard_page(Addr a) const {

@@ -58,8 +58,14 @@ class AddressMap {
   std::optional<AddressRange> guard_page(Addr a) const;
 
  private:
+  /// Index of the first region starting above `a` (regions_.size() if none).
+  std::size_t first_above(Addr a) const;
+
   Snapshot snapshot_;
   std::vector<Region> regions_;
+  /// regions_[i].mapping.range.start, contiguous: the binary search touches
+  /// 8 bytes a step instead of a whole Region (240 bytes, a cache miss each).
+  std::vector<Addr> starts_;
 };
 
 }  // namespace vma

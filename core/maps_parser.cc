@@ -50,9 +50,13 @@ std::string decode_name(std::string_view s) {
   return out;
 }
 
+/// smaps property lines ("Size:  4 kB", "VmFlags: rd") start with a word
+/// that ends in ':'; maps lines start with "start-end".
 bool is_property_line(std::string_view line) {
-  auto sp = line.find_first_of(" \t");
-  std::string_view first = line.substr(0, sp);
+  // One memchr for the blank, a tab looked for only inside the first word:
+  // find_first_of(" \t") was a fifth of the parse.
+  std::string_view first = line.substr(0, line.find(' '));
+  if (auto tab = first.find('\t'); tab != std::string_view::npos) first = first.substr(0, tab);
   return !first.empty() && first.back() == ':';
 }
 

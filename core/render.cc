@@ -233,35 +233,91 @@ std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st)
   return out;
 }
 
+namespace {
+
+/// `0x` and `digits` zero-padded lower-case hex digits. By hand: at 100k
+/// rows fmt's per-field runtime width handling was most of map_text's cost.
+void append_hex(std::string& out, Addr v, int digits) {
+  char buf[2 + 16];
+  buf[0] = '0';
+  buf[1] = 'x';
+  for (int d = 0; d < digits; ++d) buf[2 + d] = "0123456789abcdef"[(v >> (4 * (digits - 1 - d))) & 0xf];
+  out.append(buf, static_cast<std::size_t>(2 + digits));
+}
+
+void append_padded(std::string& out, std::string_view text, std::size_t width, bool right) {
+  std::size_t pad = text.size() < width ? width - text.size() : 0;
+  if (right) out.append(pad, ' ');
+  out += text;
+  if (!right) out.append(pad, ' ');
+}
+
+int hex_digits(Addr v) { return v == 0 ? 1 : (67 - __builtin_clzll(v)) / 4; }
+
+}  // namespace
+
 std::string map_text(const AddressMap& map, const MapFilter& filter, const TextStyle& st) {
-  std::string out;
   const auto& rs = map.regions();
   int w = 12;
-  for (const Region& r : rs) w = std::max<int>(w, static_cast<int>(fmt::format("{:x}", r.mapping.range.end).size()));
-  int kw = 12;
-  for (const Region& r : rs) kw = std::max<int>(kw, static_cast<int>(kind_label(r).size()));
+  std::size_t kw = 12;
+  for (const Region& r : rs) {
+    w = std::max(w, hex_digits(r.mapping.range.end));
+    kw = std::max(kw, kind_label(r).size());
+  }
+  std::string out;
+  out.reserve(rs.size() * 96 + 128);
   out += fmt::format("{:<{}}  {:<{}}  {:<4}  {:>9}  {:<{}}  {}\n", "START", w + 2, "END", w + 2, "PERM", "SIZE", "KIND",
                      kw, "NAME / NOTE");
+  // One row: start, end, perms, size, kind label (padded, maybe coloured), name.
+  auto row = [&](Addr start, Addr end, std::string_view perms, std::string_view size, RegionKind kind,
+                 std::string_view label, std::string_view name, std::string_view note) {
+    append_hex(out, start, w);
+    out += "  ";
+    append_hex(out, end, w);
+    out += "  ";
+    append_padded(out, perms, 4, false);
+    out += "  ";
+    append_padded(out, size, 9, true);
+    out += "  ";
+    const char* c = colour_of(kind);
+    bool paint_it = st.color && *c;
+    bool last = name.empty() && note.empty();  // no trailing blanks after the label
+    if (paint_it) out += c;
+    append_padded(out, label, last ? 0 : kw, false);
+    if (paint_it) out += "\x1b[0m";
+    if (!last) {
+      out += "  ";
+      out += name;
+      if (!note.empty()) {
+        if (name.empty()) out += note;
+        else (out += "  (") += note, out += ')';
+      }
+    }
+    out += '\n';
+  };
   std::vector<RegionKind> seen;
+  const auto& guards = map.snapshot().guard_pages;  // sorted, disjoint
+  std::size_t g = 0;
+  std::uint64_t last_size = ~0ull;
+  std::string size;
   for (std::size_t i = 0; i < rs.size(); ++i) {
     const Region& r = rs[i];
-    auto g = filter.gaps && (!filter.kind || *filter.kind == RegionKind::unmapped) ? gap_before(map, i) : std::nullopt;
-    if (g) {
-      Addr gs = g->start, ge = g->end;
-      out += fmt::format("{:#0{}x}  {:#0{}x}  {:<4}  {:>9}  {}\n", gs, w + 2, ge, w + 2, "", human_size(ge - gs),
-                         paint(st, RegionKind::unmapped, fmt::format("{:<{}}", "unmapped", kw)));
-    }
+    if (filter.gaps && (!filter.kind || *filter.kind == RegionKind::unmapped))
+      if (auto gap = gap_before(map, i)) row(gap->start, gap->end, "", human_size(gap->size()), RegionKind::unmapped,
+                                             "unmapped", "", "");
     if (filter.kind && *filter.kind != r.kind) continue;
     if (std::find(seen.begin(), seen.end(), r.kind) == seen.end()) seen.push_back(r.kind);
-    std::string name = r.mapping.name;
-    if (!r.note.empty()) name += name.empty() ? r.note : "  (" + r.note + ")";
-    out += fmt::format("{:#0{}x}  {:#0{}x}  {}  {:>9}  {}  {}\n", r.mapping.range.start, w + 2, r.mapping.range.end,
-                       w + 2, to_string(r.mapping.perms), human_size(r.mapping.range.size()),
-                       paint(st, r.kind, fmt::format("{:<{}}", kind_label(r), kw)), name);
-    for (const AddressRange& g : map.snapshot().guard_pages)
-      if (r.mapping.range.overlaps(g))
-        out += fmt::format("{:>{}}guard pages {:#x}-{:#x} (MADV_GUARD_INSTALL, {})\n", "", 2 * w + 8, g.start, g.end,
-                           human_size(g.size()));
+    const Mapping& m = r.mapping;
+    if (m.range.size() != last_size) size = human_size(last_size = m.range.size());
+    char perms[4] = {has(m.perms, Perms::read) ? 'r' : '-', has(m.perms, Perms::write) ? 'w' : '-',
+                     has(m.perms, Perms::exec) ? 'x' : '-', has(m.perms, Perms::shared) ? 's' : 'p'};
+    std::string label(to_string(r.kind));
+    if (r.tid && r.kind == RegionKind::thread_stack) label += fmt::format(" [{}]", *r.tid);
+    row(m.range.start, m.range.end, std::string_view(perms, 4), size, r.kind, label, m.name, r.note);
+    while (g < guards.size() && guards[g].end <= m.range.start) ++g;
+    for (std::size_t k = g; k < guards.size() && guards[k].start < m.range.end; ++k)
+      out += fmt::format("{:>{}}guard pages {:#x}-{:#x} (MADV_GUARD_INSTALL, {})\n", "", 2 * w + 8, guards[k].start,
+                         guards[k].end, human_size(guards[k].size()));
   }
   if (st.legend && !seen.empty()) {
     out += "\n";
