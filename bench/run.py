@@ -663,31 +663,12 @@ class Run:
         def secs(b):  # Google Benchmark reports real_time in the benchmark's time_unit
             return b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
         for name, bs in runs.items():
-            if name.startswith("BM_FindDenseStarts") or name.startswith("BM_FindEytzinger"):
-                per_s = stats([b["items_per_second"] / 1e6 for b in bs])
-                ns = stats([secs(b) * 1e9 for b in bs])
-                how = ("a dense array of starts, binary search (8 bytes per region)"
-                       if "Dense" in name else "region starts in Eytzinger order, branch-free, prefetching")
-                extra = (", so each probe of core's search lands on a new cache line"
-                         if "sizeof_region" in bs[0] else "")
-                self.row("4", "prototype, not core: `find` over %s (%s)" % (how, name.split("/", 1)[1]), per_s,
-                         unit="million/s",
-                         detail="%.0f ns per lookup (median wall); answers checked equal to `AddressMap::find` for "
-                         "every address%s" % (ns["median"], (" ; sizeof(Region) = %d bytes" % bs[0]["sizeof_region"]
-                                                              + extra) if "sizeof_region" in bs[0] else ""),
-                         key=name)
-            elif name.startswith("BM_MapText"):
+            if name.startswith("BM_MapText"):
                 ms = stats([secs(b) for b in bs])
                 variant = name.split("/", 1)[1]
-                proto = variant.startswith("prototype")
-                self.row("4", "%s, %s regions (%s)" % (
-                    "prototype, not core: the same text with hand-written hex and no temporaries" if proto
-                    else "core `map_text` (the `vma map` text)", format(int(bs[0]["regions"]), ","),
-                    variant.split("_", 1)[1]), ms, unit="ms",
-                    detail="%.0f ns per line (median wall)%s" % (ms["median"] * 1e9 / bs[0]["regions"],
-                                                                  "; output checked byte for byte equal to map_text"
-                                                                  if proto else ""),
-                    key=name)
+                self.row("4", "core `map_text` (the `vma map` text), %s regions (%s)" % (
+                    format(int(bs[0]["regions"]), ","), variant.split("_", 1)[0]), ms, unit="ms",
+                    detail="%.0f ns per line (median wall)" % (ms["median"] * 1e9 / bs[0]["regions"]), key=name)
             elif name.startswith("BM_Find"):
                 per_s = stats([b["items_per_second"] / 1e6 for b in bs])
                 ns = stats([secs(b) * 1e9 for b in bs])

@@ -10,20 +10,44 @@ AddressMap AddressMap::build(Snapshot s, ElfCache& elf_cache) {
   AddressMap map;
   map.regions_ = classify(s, elf_cache);
   map.snapshot_ = std::move(s);
-  map.starts_.reserve(map.regions_.size());
-  for (const Region& r : map.regions_) map.starts_.push_back(r.mapping.range.start);
+  const std::size_t n = map.regions_.size();
+  map.tree_.assign(n + 1, 0);
+  map.tree_index_.assign(n + 1, 0);
+  map.ends_.reserve(n);
+  for (const Region& r : map.regions_) map.ends_.push_back(r.mapping.range.end);
+  // In-order walk of the implicit tree (children of k: 2k, 2k+1) hands out
+  // the sorted starts; iterative, with an explicit stack of depth log2(n).
+  std::size_t next = 0;
+  std::vector<std::size_t> stack;
+  std::size_t k = 1;
+  while (k <= n || !stack.empty()) {
+    for (; k <= n; k *= 2) stack.push_back(k);
+    k = stack.back();
+    stack.pop_back();
+    map.tree_[k] = map.regions_[next].mapping.range.start;
+    map.tree_index_[k] = static_cast<std::uint32_t>(next++);
+    k = 2 * k + 1;
+  }
   return map;
 }
 
 std::size_t AddressMap::first_above(Addr a) const {
-  return static_cast<std::size_t>(std::upper_bound(starts_.begin(), starts_.end(), a) - starts_.begin());
+  const std::size_t n = regions_.size();
+  std::size_t k = 1;
+  while (k <= n) {
+    __builtin_prefetch(tree_.data() + std::min(16 * k, n));
+    k = 2 * k + (tree_[k] <= a);
+  }
+  // The last left turn is the answer: drop the trailing right turns (1 bits)
+  // and that left turn. k == 0: every start is <= a.
+  k >>= __builtin_ffsll(static_cast<long long>(~k));
+  return k == 0 ? n : tree_index_[k];
 }
 
 const Region* AddressMap::find(Addr a) const {
   std::size_t i = first_above(a);
-  if (i == 0) return nullptr;
-  const Region& r = regions_[i - 1];
-  return a < r.mapping.range.end ? &r : nullptr;
+  if (i == 0 || a >= ends_[i - 1]) return nullptr;
+  return &regions_[i - 1];
 }
 
 Neighbour AddressMap::below(Addr a) const {

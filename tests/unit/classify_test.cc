@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <random>
 
 #include "address_map.h"
 #include "annotation.h"
@@ -339,5 +340,39 @@ TEST_CASE("the captured maps of a real process classify as it did live", "[class
   for (std::size_t i = 0; i < want.size(); ++i) {
     CAPTURE(i, map.regions()[i].mapping.name);
     CHECK(to_string(map.regions()[i].kind) == want[i]);
+  }
+}
+
+TEST_CASE("find, below and above agree with a linear scan, for every map size up to 70", "[classify][lookup]") {
+  std::mt19937_64 rng(7);
+  for (std::size_t n = 0; n <= 70; ++n) {
+    CAPTURE(n);
+    std::vector<Mapping> ms(n);
+    Addr at = 0x10000;
+    for (std::size_t i = 0; i < n; ++i) {
+      at += (rng() % 3) * 0x1000;  // gaps of 0, 1 or 2 pages
+      ms[i].range = {at, at + 0x1000 * (1 + rng() % 3)};
+      ms[i].perms = Perms::read;
+      at = ms[i].range.end;
+    }
+    ListSource src(ms, "n", x86());
+    auto s = src.snapshot();
+    REQUIRE(s);
+    ElfCache cache;
+    AddressMap map = AddressMap::build(std::move(s).value(), cache);
+    for (Addr a = 0xf000; a <= at + 0x2000; a += 0x800) {
+      const Region* want = nullptr;
+      const Region* lo = nullptr;
+      const Region* hi = nullptr;
+      for (const Region& r : map.regions()) {
+        if (r.mapping.range.contains(a)) want = &r;
+        if (r.mapping.range.end <= a) lo = &r;
+        if (!hi && r.mapping.range.start > a) hi = &r;
+      }
+      CAPTURE(a);
+      CHECK(map.find(a) == want);
+      CHECK(map.below(a).region == lo);
+      CHECK(map.above(a).region == hi);
+    }
   }
 }
