@@ -667,7 +667,7 @@ class Run:
                 ms = stats([secs(b) for b in bs])
                 variant = name.split("/", 1)[1]
                 self.row("4", "core `map_text` (the `vma map` text), %s regions (%s)" % (
-                    format(int(bs[0]["regions"]), ","), variant.split("_", 1)[0]), ms, unit="ms",
+                    format(int(bs[0]["regions"]), ","), variant.rsplit("_", 1)[0]), ms, unit="ms",
                     detail="%.0f ns per line (median wall)" % (ms["median"] * 1e9 / bs[0]["regions"]), key=name)
             elif name.startswith("BM_Find"):
                 per_s = stats([b["items_per_second"] / 1e6 for b in bs])

@@ -57,7 +57,7 @@ cmake --build "$build" -j "$jobs"
 case "$mode" in
   --run)
     if [[ -x $build/vma-harness ]]; then
-      exec "$build/vma-harness" run
+      exec "$build/vma-harness" run --with-audit --with-aslr
     fi
     # Until the harness exists: the classified map of a live process and a
     # few of its addresses.
