@@ -117,7 +117,7 @@ def case_maps_500k_lines(d):
             f.write("%x-%x rw-p 00000000 00:00 0                          [anon:n%d]\n"
                     % (0x10000 + i * 0x2000, 0x11000 + i * 0x2000, i))
     size_kib = os.path.getsize(path) // 1024
-    # Measured on the 6.18 machine: a 38 MiB file takes ~8x in text and JSON
+    # Measured on the 6.18 machine: a 38 MiB file takes ~6-7x in text and JSON
     # (the file, the parsed mappings, the classified regions and the output
     # each held once). The bound leaves room for allocator differences and
     # sanitizer builds are excluded.
