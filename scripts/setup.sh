@@ -5,7 +5,8 @@
 #   bash scripts/setup.sh           set up and build
 #   bash scripts/setup.sh --run     ... then run the main job: the harness
 #                                   against the running kernel, with its report
-#   bash scripts/setup.sh --test    ... then run the whole test suite
+#   bash scripts/setup.sh --test    ... then run the whole test suite, and
+#                                   again under ASan + UBSan (scripts/sanitize.sh)
 #
 # Environment: BUILD_DIR (default: build), VMAKIT_SKIP_INSTALL=1 to never
 # call apt-get (then missing packages are an error).
@@ -64,6 +65,12 @@ case "$mode" in
     exec "$top/scripts/demo.sh" "$build"
     ;;
   --test)
-    exec ctest --test-dir "$build" --output-on-failure -j "$jobs"
+    # The suite, then the same suite built with ASan + UBSan + LeakSanitizer
+    # in its own tree (scripts/sanitize.sh; about 10 minutes from scratch on
+    # 2 cores). VMAKIT_NO_SANITIZE=1 skips the second run.
+    ctest --test-dir "$build" --output-on-failure -j "$jobs"
+    if [[ ${VMAKIT_NO_SANITIZE:-0} != 1 ]]; then
+      exec bash "$top/scripts/sanitize.sh"
+    fi
     ;;
 esac
