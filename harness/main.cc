@@ -19,6 +19,7 @@
 #include <boost/program_options.hpp>
 
 #include "aslr_sampler.h"
+#include "render.h"
 #include "audit.h"
 #include "demo.h"
 #include "environment.h"
@@ -205,7 +206,7 @@ int cmd_list(const std::vector<std::string>& args) {
     for (const auto& p : *probes)
       out.push_back({{"probe", p.id}, {"description", p.description}, {"user", p.user},
                      {"expected", to_json(p.expect)}, {"found", p.user || find_probe(p.id).has_value()}});
-    std::cout << nlohmann::json{{"environment", to_json(env)}, {"profile", o.profile}, {"probes", out}}.dump(2)
+    std::cout << vma::to_text(nlohmann::json{{"environment", to_json(env)}, {"profile", o.profile}, {"probes", out}})
               << "\n";
     return 0;
   }
@@ -362,7 +363,7 @@ int cmd_run(const std::vector<std::string>& args) {
       if (rows[i]) std::cout << text_row(*rows[i], layout);
     std::cout << text_footer(report, color);
   } else if (o.format == "json") {
-    std::cout << json_report(report).dump(2) << "\n";
+    std::cout << vma::to_text(json_report(report)) << "\n";
   } else if (o.format == "ktap") {
     std::cout << ktap_report(report);
   } else {
@@ -398,7 +399,7 @@ int cmd_aslr(const std::vector<std::string>& args) {
   if (format == "json") {
     nlohmann::json j = to_json(*report);
     j["environment"] = to_json(env);
-    std::cout << j.dump(2) << "\n";
+    std::cout << vma::to_text(j) << "\n";
   } else {
     const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
     for (const auto& line : describe(env)) std::cout << line << "\n";
@@ -434,7 +435,7 @@ int cmd_audit(const std::vector<std::string>& args) {
     nlohmann::json j = to_json(*report);
     j["profile"] = profile;
     j["environment"] = to_json(env);
-    std::cout << j.dump(2) << "\n";
+    std::cout << vma::to_text(j) << "\n";
   } else {
     const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
     std::cout << "vma-harness audit, profile " << profile << "\n";
