@@ -231,7 +231,7 @@ int cmd_map(const std::vector<std::string>& args) {
     vma::write_map_json(std::cout, map, filter);
     std::cout << "\n";
   } else {
-    std::cout << vma::map_text(map, filter, style);
+    vma::write_map_text(std::cout, map, filter, style);
   }
   return 0;
 }

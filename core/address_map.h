@@ -31,7 +31,9 @@ struct Region {
   /// reserved tail", "guard below thread 1234's stack", "no ELF file: by
   /// permissions". Empty when the kind says it all.
   std::string note;
-  std::optional<ImageRef> image;  ///< for text, rodata, relro, data, bss
+  /// For text, rodata, relro, data, bss; shared by an image's regions (a
+  /// pointer keeps Region small: most regions of a big map have none).
+  std::shared_ptr<const ImageRef> image;
 };
 
 /// Neighbour of an address in a gap.
@@ -46,6 +48,8 @@ class AddressMap {
   static AddressMap build(Snapshot s, ElfCache& elf_cache);
 
   const std::vector<Region>& regions() const { return regions_; }
+  /// The snapshot the map was built from, without its mappings: they moved
+  /// into regions().
   const Snapshot& snapshot() const { return snapshot_; }
   const Target& target() const { return snapshot_.target; }
 

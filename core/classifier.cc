@@ -28,7 +28,6 @@ class Classifier {
     some_sp_unknown_ = !s.threads_known;
     for (const Mapping& m : m_) has_named_stack_ |= m.name == "[stack]";
     for (const ThreadInfo& t : s.threads) some_sp_unknown_ |= !t.sp.has_value();
-    for (std::size_t i = 0; i < m_.size(); ++i) out_[i].mapping = m_[i];
   }
 
   std::vector<Region> run() {
@@ -42,6 +41,13 @@ class Classifier {
     for (std::size_t i = 0; i < m_.size(); ++i)
       if (!done[i]) anon_prot_none(i);
     return std::move(out_);
+  }
+
+  /// The regions take the mappings over (moved, not copied).
+  static void hand_over(Snapshot& s, std::vector<Region>& regions) {
+    for (std::size_t i = 0; i < regions.size(); ++i) regions[i].mapping = std::move(s.mappings[i]);
+    s.mappings.clear();
+    s.mappings.shrink_to_fit();
   }
 
  private:
@@ -118,8 +124,7 @@ class Classifier {
     }
     if (m.is_file() && looks_like_image(i)) {
       const char* why = "by permissions: the ELF file is not readable here";
-      ImageRef ref{std::string(m.file_path()), nullptr, 0, false};
-      out_[i].image = ref;
+      out_[i].image = std::make_shared<const ImageRef>(ImageRef{std::string(m.file_path()), nullptr, 0, false});
       if (has(m.perms, Perms::exec)) return set(i, RegionKind::text, why);
       if (has(m.perms, Perms::write)) return set(i, RegionKind::data, why);
       if (is_prot_none(m.perms)) {
@@ -221,7 +226,7 @@ class Classifier {
         continue;
       }
       set(i, kind);
-      out_[i].image = ImageRef{std::string(m.file_path()), elf, c.bias, true};
+      out_[i].image = std::make_shared<const ImageRef>(ImageRef{std::string(m.file_path()), elf, c.bias, true});
       return true;
     }
     return false;
@@ -253,7 +258,8 @@ class Classifier {
       return set(i, RegionKind::thread_stack, with_name(main ? "the main thread's SP is here (an alternate stack)" : ""));
     }
     if (i > 0 && contiguous(m_[i - 1], m) && out_[i - 1].kind == RegionKind::data && out_[i - 1].image) {
-      const ImageRef& img = *out_[i - 1].image;
+      const std::shared_ptr<const ImageRef>& ref = out_[i - 1].image;
+      const ImageRef& img = *ref;
       if (img.elf) {
         for (const ElfSegment& seg : img.elf->loads()) {
           if (!seg.w || seg.memsz <= seg.filesz) continue;
@@ -261,13 +267,13 @@ class Classifier {
           Addr file_end = img.load_bias + seg.vaddr + seg.filesz;
           if (file_end <= m.range.start && m.range.start < mem_end) {
             set(i, RegionKind::bss, "of " + img.path);
-            out_[i].image = img;
+            out_[i].image = ref;
             return;
           }
         }
       } else {
         set(i, RegionKind::bss, "by position: anonymous memory right after an image's data");
-        out_[i].image = img;
+        out_[i].image = ref;
         return;
       }
     }
@@ -307,6 +313,10 @@ class Classifier {
 
 }  // namespace
 
-std::vector<Region> classify(const Snapshot& s, ElfCache& elf_cache) { return Classifier(s, elf_cache).run(); }
+std::vector<Region> classify(Snapshot& s, ElfCache& elf_cache) {
+  std::vector<Region> regions = Classifier(s, elf_cache).run();
+  Classifier::hand_over(s, regions);
+  return regions;
+}
 
 }  // namespace vma

@@ -13,6 +13,7 @@ namespace vma {
 /// adjacent neighbours (two each side at most), the threads' stack pointers
 /// and the ELF file behind it, so a window around an address (a snapshot
 /// from RegionSource::around) classifies that address as the whole map does.
-std::vector<Region> classify(const Snapshot& s, ElfCache& elf_cache);
+/// The mappings move into the regions: `s.mappings` is left empty.
+std::vector<Region> classify(Snapshot& s, ElfCache& elf_cache);
 
 }  // namespace vma

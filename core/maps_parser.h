@@ -26,6 +26,7 @@
 ///   - ranges that overlap or go backwards relative to the previous line.
 /// Parsing stops at the first bad line.
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -39,6 +40,27 @@ namespace vma {
 /// Error messages look like:
 ///   `/proc/1/maps:3: malformed maps entry: bad permissions "rwzp" (field 2)`
 Result<std::vector<Mapping>> parse_maps(std::string_view text, std::string_view source);
+
+/// parse_maps fed a piece at a time, for a reader that parses while the
+/// text arrives: the same checks and the same messages (line numbers count
+/// across pieces). Every piece but the last must end with a newline.
+class MapsParser {
+ public:
+  /// `expected_lines`: mappings to reserve room for (0: none).
+  explicit MapsParser(std::string_view source, std::size_t expected_lines = 0);
+  /// Parses the lines of `piece`; after an error, does nothing more.
+  Result<void> feed(std::string_view piece);
+  /// The mappings parsed so far (moved out).
+  std::vector<Mapping> take() { return std::move(out_); }
+
+ private:
+  Error at(std::string msg) const;
+
+  std::string source_;
+  std::size_t line_no_ = 0;
+  std::vector<Mapping> out_;
+  bool failed_ = false;
+};
 
 /// Parses one maps line (no newline). Errors omit the source and line prefix.
 Result<Mapping> parse_maps_line(std::string_view line);

@@ -18,6 +18,10 @@ struct ProcOptions {
   bool read_smaps = false;        ///< read smaps (slow) to get VmFlags
   bool scan_guard_pages = true;   ///< look for MADV guard pages with pagemap
   bool use_procmap_query = true;  ///< use PROCMAP_QUERY when the kernel has it
+  /// Scan for guard pages with the PAGEMAP_SCAN ioctl when the kernel has it
+  /// (6.14: PAGE_IS_GUARD), beside the map read; else, or when false, read
+  /// pagemap entries of the VMAs after it.
+  bool use_pagemap_scan = true;
 };
 
 class ProcSource : public RegionSource {
@@ -42,6 +46,8 @@ class ProcSource : public RegionSource {
   int pid() const { return pid_; }
   /// True when the last around() used PROCMAP_QUERY (for tests and bench).
   bool used_procmap_query() const { return used_query_; }
+  /// True when the last snapshot() found guard pages with PAGEMAP_SCAN.
+  bool used_pagemap_scan() const { return used_scan_ioctl_; }
 
  private:
   ProcSource(int pid, ProcOptions opts, int maps_fd);
@@ -53,6 +59,8 @@ class ProcSource : public RegionSource {
   int maps_fd_ = -1;      // open /proc/PID/maps, for PROCMAP_QUERY
   int pagemap_fd_ = -1;   // open lazily
   bool query_supported_ = true;
+  bool scan_ioctl_supported_ = true;  // PAGEMAP_SCAN with PAGE_IS_GUARD
+  bool used_scan_ioctl_ = false;
   bool used_query_ = false;
   std::optional<std::vector<ThreadInfo>> threads_override_;
   Target target_;

@@ -256,7 +256,13 @@ int hex_digits(Addr v) { return v == 0 ? 1 : (67 - __builtin_clzll(v)) / 4; }
 
 }  // namespace
 
-std::string map_text(const AddressMap& map, const MapFilter& filter, const TextStyle& st) {
+namespace {
+
+/// The `vma map` text, handed to `flush` in pieces of about `chunk` bytes
+/// (the buffer is passed in and cleared after each call), or all at once.
+template <typename Flush>
+void render_map_text(const AddressMap& map, const MapFilter& filter, const TextStyle& st, std::string& out,
+                     std::size_t chunk, Flush&& flush) {
   const auto& rs = map.regions();
   int w = 12;
   std::size_t kw = 12;
@@ -264,8 +270,7 @@ std::string map_text(const AddressMap& map, const MapFilter& filter, const TextS
     w = std::max(w, hex_digits(r.mapping.range.end));
     kw = std::max(kw, kind_label(r).size());
   }
-  std::string out;
-  out.reserve(rs.size() * 96 + 128);
+  out.reserve(std::min(rs.size() * 96, chunk) + 1024);
   out += fmt::format("{:<{}}  {:<{}}  {:<4}  {:>9}  {:<{}}  {}\n", "START", w + 2, "END", w + 2, "PERM", "SIZE", "KIND",
                      kw, "NAME / NOTE");
   // One row: start, end, perms, size, kind label (padded, maybe coloured), name.
@@ -318,6 +323,10 @@ std::string map_text(const AddressMap& map, const MapFilter& filter, const TextS
     for (std::size_t k = g; k < guards.size() && guards[k].start < m.range.end; ++k)
       out += fmt::format("{:>{}}guard pages {:#x}-{:#x} (MADV_GUARD_INSTALL, {})\n", "", 2 * w + 8, guards[k].start,
                          guards[k].end, human_size(guards[k].size()));
+    if (out.size() >= chunk) {
+      flush(out);
+      out.clear();
+    }
   }
   if (st.legend && !seen.empty()) {
     out += "\n";
@@ -325,7 +334,24 @@ std::string map_text(const AddressMap& map, const MapFilter& filter, const TextS
       if (std::find(seen.begin(), seen.end(), k.kind) != seen.end())
         out += fmt::format("  {}  {}\n", paint(st, k.kind, fmt::format("{:<13}", k.name)), k.meaning);
   }
-  return out;
+  flush(out);
+  out.clear();
+}
+
+}  // namespace
+
+std::string map_text(const AddressMap& map, const MapFilter& filter, const TextStyle& st) {
+  std::string out, result;
+  render_map_text(map, filter, st, out, std::size_t(-1) / 2, [&](std::string& piece) { result.swap(piece); });
+  return result;
+}
+
+void write_map_text(std::ostream& os, const AddressMap& map, const MapFilter& filter, const TextStyle& st) {
+  // Pieces of 256 KiB: the text of a big map (3.7 MB at 60,000 VMAs) is
+  // never held whole, which saves its page faults (bench/ANALYSIS.md).
+  std::string out;
+  render_map_text(map, filter, st, out, 256 * 1024,
+                  [&](std::string& piece) { os.write(piece.data(), static_cast<std::streamsize>(piece.size())); });
 }
 
 std::string fault_text(const Fault& f, const Annotation& at, const TextStyle& st) {

@@ -47,6 +47,9 @@ std::string to_text(const nlohmann::json& j);
 
 std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& style);
 std::string map_text(const AddressMap& map, const MapFilter& filter, const TextStyle& style);
+/// Writes map_text() (the same bytes) a piece at a time: a big map's text is
+/// never held whole.
+void write_map_text(std::ostream& out, const AddressMap& map, const MapFilter& filter, const TextStyle& style);
 std::string fault_text(const Fault& f, const Annotation& at_addr, const TextStyle& style);
 /// The kinds and their meanings, for `--legend` and help texts.
 std::string legend_text(const TextStyle& style);

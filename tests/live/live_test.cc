@@ -233,6 +233,23 @@ TEST_CASE("MADV guard pages are found in pagemap", "[live]") {
   auto page = src->page_state(g);
   REQUIRE(page);
   CHECK(page->guard);
+  // PAGEMAP_SCAN (one ioctl beside the map read) and the fallback (pagemap
+  // entries of the VMAs, read after it) find the same guard pages.
+  if (kernel_at_least(6, 14)) CHECK(src->used_pagemap_scan());
+  ProcOptions fallback;
+  fallback.use_pagemap_scan = false;
+  auto old_way = open(t.pid(), fallback);
+  auto a = src->snapshot(), b = old_way->snapshot();
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK_FALSE(old_way->used_pagemap_scan());
+  CHECK(a->guard_pages_scanned);
+  CHECK(b->guard_pages_scanned);
+  REQUIRE(a->guard_pages.size() == b->guard_pages.size());
+  for (std::size_t i = 0; i < a->guard_pages.size(); ++i) {
+    CHECK(a->guard_pages[i].start == b->guard_pages[i].start);
+    CHECK(a->guard_pages[i].end == b->guard_pages[i].end);
+  }
 }
 
 TEST_CASE("smaps on request gives VmFlags", "[live]") {
