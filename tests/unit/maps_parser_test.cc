@@ -165,3 +165,50 @@ TEST_CASE("a 1 MiB path parses", "[parser][large]") {
   std::string name = "/" + std::string(1 << 20, 'a');
   CHECK(one("1000-2000 r--p 00000000 fd:01 42 " + name).name == name);
 }
+
+TEST_CASE("MapsParser fed line by line gives what parse_maps gives, errors included", "[parser]") {
+  // Pieces cut at every line end (what ProcSource's reader hands over):
+  // same mappings, same VmFlags, same message with the same line number.
+  std::string text = GENERATE(as<std::string>{},
+                              "1000-2000 r-xp 00000000 fd:01 7 /bin/x\n3000-4000 rw-p 00000000 00:00 0 [heap]\n",
+                              "1000-2000 r--p 00000000 00:00 0\nSize: 4 kB\nVmFlags: rd mr \n3000-4000 rw-p 00000000 "
+                              "00:00 0\nVmFlags: rd wr\n",
+                              "1000-2000 r--p 00000000 00:00 0\n3000-4000 r--p 00000000 00:00 0\n5000-6000 r-p "
+                              "00000000 00:00 0\n",
+                              "1000-3000 r--p 00000000 00:00 0\n2000-4000 r--p 00000000 00:00 0\n",
+                              "1000-2000 r--p 00000000 00:00 0\n\n3000-4000 r--p 00000000 00:00 0");
+  CAPTURE(text);
+  auto whole = parse_maps(text, "t");
+  MapsParser p("t");
+  Result<void> fed;
+  for (std::size_t pos = 0; pos < text.size() && fed;) {
+    std::size_t nl = text.find('\n', pos);
+    std::size_t end = nl == std::string::npos ? text.size() : nl + 1;
+    fed = p.feed(std::string_view(text).substr(pos, end - pos));
+    pos = end;
+  }
+  REQUIRE(bool(whole) == bool(fed));
+  if (!whole) {
+    CHECK(fed.error().message == whole.error().message);
+    return;
+  }
+  std::vector<Mapping> pieces = p.take();
+  REQUIRE(pieces.size() == whole->size());
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    CHECK(pieces[i].range.start == (*whole)[i].range.start);
+    CHECK(pieces[i].range.end == (*whole)[i].range.end);
+    CHECK(pieces[i].perms == (*whole)[i].perms);
+    CHECK(pieces[i].name == (*whole)[i].name);
+    CHECK(pieces[i].vm_flags == (*whole)[i].vm_flags);
+  }
+}
+
+TEST_CASE("MapsParser counts lines across pieces for a NUL byte", "[parser]") {
+  MapsParser p("t");
+  REQUIRE(p.feed("1000-2000 r--p 00000000 00:00 0\n3000-4000 r--p 00000000 00:00 0\n"));
+  std::string bad = "5000-6000 r--p 00000000 00:00 0 /a";
+  bad.push_back('\0');
+  auto r = p.feed(bad);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message == "t:3: malformed maps entry: NUL byte in line");
+}

@@ -1,5 +1,8 @@
 // The JSON contract (README.md): names other tools read.
+#include <sstream>
+
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 
 #include "annotation.h"
 #include "region_source.h"
@@ -87,4 +90,32 @@ TEST_CASE("text output is aligned and colour is opt-in", "[render]") {
   std::string w = whereis_text({annotate(map, 0x7ffc00000010)}, {false});
   CHECK(w.rfind("0x00007ffc00000010  stack  on the main thread's stack (thread 42)\n", 0) == 0);
   CHECK(legend_text({false}).find("thread-stack   a thread's stack") != std::string::npos);
+}
+
+TEST_CASE("the streamed map text is the same bytes as map_text", "[render]") {
+  // write_map_text hands out 256 KiB pieces: a map far bigger than that,
+  // with gaps, guard pages and a legend, in one piece and streamed.
+  auto t = Target::parse("x86_64");
+  REQUIRE(t);
+  std::string text;
+  for (Addr i = 0; i < 20000; ++i)
+    text += fmt::format("{:x}-{:x} rw-p 00000000 00:00 0 {}\n", 0x10000000 + i * 0x3000, 0x10001000 + i * 0x3000,
+                        i % 7 ? "" : "[anon:x]");
+  TextSource src(text, "big", *t);
+  auto s = src.snapshot();
+  REQUIRE(s);
+  s->guard_pages = {{0x10000000 + 30 * 0x3000, 0x10000000 + 30 * 0x3000 + 0x1000}};
+  static ElfCache cache;
+  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  for (bool gaps : {false, true}) {
+    MapFilter f;
+    f.gaps = gaps;
+    TextStyle st{true, true};
+    std::string whole = map_text(map, f, st);
+    CHECK(whole.size() > 3 * 256 * 1024);
+    CHECK(whole.find("guard pages 0x1005a000-0x1005b000") != std::string::npos);
+    std::ostringstream streamed;
+    write_map_text(streamed, map, f, st);
+    CHECK(streamed.str() == whole);
+  }
 }
