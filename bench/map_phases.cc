@@ -7,7 +7,8 @@
 //   "read"    read /proc/PID/maps (the same pread loop ProcSource uses: what
 //             `cat` pays, without cat's process start),
 //   "parse"   core's parse_maps on that text,
-//   "snapshot" ProcSource::snapshot() (read + parse + threads + guard scan),
+//   "snapshot" ProcSource::snapshot(): read and parse overlapped, threads, and
+//             the guard scan beside them (PAGEMAP_SCAN),
 //   "snapshot_noguard" the same without the pagemap guard-page scan,
 //   "build"   AddressMap::build (classification),
 //   "render"  map_text (the CLI's text output),
