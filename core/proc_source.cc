@@ -154,6 +154,38 @@ Error open_error(int pid, const std::string& path, int err) {
   return Error{fmt::format("pid {}: {}: {}", pid, path, std::strerror(err))};
 }
 
+/// Why a process whose maps file is empty has no address space: a zombie
+/// (exited, not yet reaped) or a kernel thread (no mm at all). Reads
+/// /proc/PID/stat: the state after the command name, and the flags word
+/// (PF_KTHREAD, include/linux/sched.h).
+Error no_address_space(int pid) {
+  std::string stat;
+  if (int fd = ::open(fmt::format("/proc/{}/stat", pid).c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n > 0) stat.assign(buf, static_cast<std::size_t>(n));
+  }
+  auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return Error{fmt::format("pid {}: no such process (it exited)", pid)};
+  std::vector<std::string_view> f;
+  std::string_view rest = std::string_view(stat).substr(paren + 1);
+  while (!rest.empty() && f.size() < 7) {
+    auto b = rest.find_first_not_of(' ');
+    if (b == std::string_view::npos) break;
+    rest.remove_prefix(b);
+    auto e = rest.find(' ');
+    f.push_back(rest.substr(0, e));
+    rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e);
+  }
+  constexpr unsigned long kPfKthread = 0x00200000;
+  if (!f.empty() && (f[0] == "Z" || f[0] == "X"))
+    return Error{fmt::format("pid {}: a zombie (it exited and its parent has not reaped it): no address space left", pid)};
+  if (f.size() >= 7 && (std::strtoul(std::string(f[6]).c_str(), nullptr, 10) & kPfKthread))
+    return Error{fmt::format("pid {}: a kernel thread: it has no user address space", pid)};
+  return Error{fmt::format("pid {}: no mappings (/proc/{}/maps is empty)", pid, pid)};
+}
+
 /// Files behind a live process's mappings: the file through the process's
 /// own root (checked against dev/inode), else /proc/PID/map_files (which
 /// reaches deleted files too; needs CAP_SYS_ADMIN).
@@ -284,10 +316,11 @@ Result<std::unique_ptr<ProcSource>> ProcSource::open(int pid, ProcOptions opts) 
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return open_error(pid, path, errno);
   char probe;
-  if (pread(fd, &probe, 1, 0) < 0) {
+  ssize_t n = pread(fd, &probe, 1, 0);
+  if (n <= 0) {
     int err = errno;
     close(fd);
-    return open_error(pid, path, err);
+    return n < 0 ? open_error(pid, path, err) : no_address_space(pid);
   }
   return std::unique_ptr<ProcSource>(new ProcSource(pid, opts, fd));
 }
@@ -390,6 +423,7 @@ Result<Snapshot> ProcSource::snapshot() {
     auto maps = read_and_parse(fd, path, &read_failed);
     if (fd != maps_fd_) close(fd);
     if (maps) {
+      if (maps->empty()) return no_address_space(pid_);
       s.mappings = std::move(maps).value();
       break;
     }

@@ -344,10 +344,34 @@ def case_pid_zombie(d):
                      ["whereis", "--pid", str(child.pid), "0x1000"]):
             rc, out, err = vma(*args)
             no_signal(rc, f"{' '.join(args[:1])} on zombie {child.pid}", err)
-            check(rc == 0 or str(child.pid) in err, f"zombie: an answer or an error naming the pid: {err.strip()!r}")
-            print(f"   {args[0]}: exit {rc}: {(err.strip() or out.decode(errors='replace').strip())[:160]!r}")
+            check(rc == 2 and f"pid {child.pid}: a zombie" in err and not out,
+                  f"zombie: exit 2 and an error naming the pid and its state: exit {rc}, {err.strip()!r}")
+            print(f"   {args[0]}: exit {rc}: {err.strip()[:160]!r}")
     finally:
         child.wait()
+
+
+def case_pid_kernel_thread(d):
+    # PF_KTHREAD in the flags word of /proc/PID/stat (the 9th field).
+    kthread = None
+    for entry in sorted(os.listdir("/proc"), key=lambda e: (len(e), e)):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[6]) & 0x00200000:
+            kthread = int(entry)
+            break
+    if kthread is None:
+        skip("no kernel thread is visible in this pid namespace")
+    for args in (["map", "--pid", str(kthread)], ["whereis", "--pid", str(kthread), "0x1000"]):
+        rc, out, err = vma(*args)
+        no_signal(rc, f"{args[0]} on kernel thread {kthread}", err)
+        check(rc == 2 and f"pid {kthread}: a kernel thread" in err and not out,
+              f"kernel thread: exit 2 and an error saying so: exit {rc}, {err.strip()!r}")
+        print(f"   {args[0]}: exit {rc}: {err.strip()[:160]!r}")
 
 
 def case_pid_exiting(d):
