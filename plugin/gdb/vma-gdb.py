@@ -207,13 +207,14 @@ def _core_arch(inf):
 
 
 def _remote_file(path):
-    """Reads a file on the target through GDB's target file access (vFile), or None."""
+    """Reads a file on the target through GDB's target file access (vFile):
+    bytes (a maps file's paths need not be UTF-8), or None."""
     fd, local = tempfile.mkstemp(prefix="vmakit-gdb-")
     os.close(fd)
     try:
         gdb.execute("remote get %s %s" % (path, local), to_string=True)
         with open(local, "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape")
+            return f.read()
     except (gdb.error, OSError):
         return None
     finally:

@@ -97,6 +97,17 @@ vma::Target make_target(const std::string& arch, std::optional<vma::Addr> mmap_m
 }
 
 /// (section, symbol, offset or None) as GDB's `info symbol` says it.
+/// Text for gdb.write(), which takes str: names from the target need not be
+/// UTF-8 (a path is bytes), and pybind11's own conversion would raise
+/// UnicodeDecodeError. Bytes that are not UTF-8 become \xNN escapes, so the
+/// user still sees which bytes they were; JSON replaced them with U+FFFD
+/// already (vma::to_text), like every front end.
+py::str gdb_text(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "backslashreplace");
+  if (o == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
 using SymbolRow = std::tuple<std::string, std::string, std::optional<std::uint64_t>>;
 
 void add_symbol(vma::Annotation& ann, const SymbolRow& row) {
@@ -166,14 +177,14 @@ class Source {
   static std::unique_ptr<Source> core(const std::string& path, const std::string& exe);
 #endif
 
-  std::string describe() const { return src_->describe(); }
+  py::str describe() const { return gdb_text(src_->describe()); }
 
   /// `symbols`, when given, holds what GDB knows about each address
   /// (section, symbol, offset) for sources whose ELF files core cannot read
   /// (remote, core); core's own ELF reading wins where it has an answer.
-  std::string whereis(const std::vector<vma::Addr>& addrs, bool json, bool color,
-                      const std::optional<std::vector<SymbolRow>>& symbols) {
-    return guarded("vma whereis", [&] {
+  py::str whereis(const std::vector<vma::Addr>& addrs, bool json, bool color,
+                  const std::optional<std::vector<SymbolRow>>& symbols) {
+    return gdb_text(guarded("vma whereis", [&] {
       if (symbols && symbols->size() != addrs.size())
         throw VmaError("vma whereis: one symbol row per address expected");
       std::vector<vma::Annotation> as;
@@ -184,27 +195,27 @@ class Source {
       }
       if (json) return vma::to_text(vma::whereis_json(as));
       return vma::whereis_text(as, vma::TextStyle{color});
-    });
+    }));
   }
 
-  std::string map(bool json, const std::optional<std::string>& kind, bool gaps, bool color) {
-    return guarded("vma map", [&] {
+  py::str map(bool json, const std::optional<std::string>& kind, bool gaps, bool color) {
+    return gdb_text(guarded("vma map", [&] {
       vma::MapFilter filter;
       filter.gaps = gaps;
       if (kind) filter.kind = parse_kind(*kind);
       auto map = vma::AddressMap::build(take(src_->snapshot()), cache_);
       if (json) return vma::to_text(vma::map_json(map, filter));
       return vma::map_text(map, filter, vma::TextStyle{color});
-    });
+    }));
   }
 
   /// The fault described by $_siginfo. `si_addr` is the raw field; core's
   /// siginfo_has_address() says whether it means anything. The annotation is
   /// of that address when it does, else of the pc.
-  std::string fault(int signo, int code, std::optional<vma::Addr> si_addr,
-                    std::optional<vma::Addr> pc, std::string instruction, bool json,
-                    bool color, const std::optional<SymbolRow>& symbol) {
-    return guarded("vma fault", [&] {
+  py::str fault(int signo, int code, std::optional<vma::Addr> si_addr,
+                std::optional<vma::Addr> pc, std::string instruction, bool json,
+                bool color, const std::optional<SymbolRow>& symbol) {
+    return gdb_text(guarded("vma fault", [&] {
       std::optional<vma::Addr> addr;
       if (vma::siginfo_has_address(signo, code)) addr = si_addr;
       vma::Fault f;
@@ -218,7 +229,7 @@ class Source {
       if (symbol) add_symbol(at, *symbol);
       if (json) return vma::to_text(vma::fault_json(f, at));
       return vma::fault_text(f, at, vma::TextStyle{color});
-    });
+    }));
   }
 
   static vma::RegionKind parse_kind(const std::string& name) {

@@ -454,10 +454,10 @@ def case_errors():
               "%s: the error names the command" % what, err[-1500:])
 
 
-def free_gdbserver():
+def free_gdbserver(*extra):
     """Starts gdbserver on an ephemeral port with the testee crashing after
     'ready'; returns (proc, port)."""
-    p = subprocess.Popen(["gdbserver", "--once", "127.0.0.1:0", ARGS.testee, "--crash=null-read"],
+    p = subprocess.Popen(["gdbserver", "--once", "127.0.0.1:0", ARGS.testee, "--crash=null-read", *extra],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
     port = None
@@ -528,6 +528,64 @@ def case_remote():
         except ProcessLookupError:
             pass
         p.wait()
+
+
+def case_non_utf8():
+    """A mapped file whose name is not UTF-8 (a path is bytes): GDB takes str,
+    so text shows the bytes as \\xNN escapes and JSON as U+FFFD (as the CLI's
+    JSON does); live and through gdbserver, where the maps file arrives as
+    bytes over vFile."""
+    d = tempfile.mkdtemp(prefix="vmakit-gdb-")
+    raw = os.path.join(os.fsencode(d), b"vmakit-\xff\xfe.bin")
+    with open(raw, "wb") as f:
+        f.write(b"x" * 4096)
+    arg = "--map-file=" + os.fsdecode(raw)  # surrogateescape: the same bytes in argv
+    escaped = d + "/vmakit-\\xff\\xfe.bin"
+    replaced = d + "/vmakit-\ufffd\ufffd.bin"
+    try:
+        with Testee(arg) as t:
+            addr = t.first("mapped_file")
+            py = ("python import subprocess; r = subprocess.run(%r, capture_output=True); "
+                  "gdb.write(r.stdout.decode() + ('CLI-STDERR ' + r.stderr.decode() if r.returncode else ''))")
+            cmds = ["vma map", "vma whereis %#x" % addr, "vma map --json",
+                    py % ([ARGS.cli, "map", "--pid", str(t.pid), "--json"],)]
+            rc, out, err = gdb(cmds, pre=["-p", str(t.pid)])
+            no_traceback(out, err, "non-UTF-8 name, live")
+            s = sections(out, len(cmds))
+            check("internal error" not in out + err, "non-UTF-8 name, live: no internal error", (out + err)[-1500:])
+            row = [l for l in s[0].splitlines() if l.startswith("0x%016x" % addr)]
+            check(len(row) == 1 and escaped in row[0], "live vma map text shows the name's bytes as \\xNN",
+                  "\n".join(row) or s[0][-1500:])
+            check(escaped in s[1],
+                  "live vma whereis text shows the name's bytes as \\xNN", s[1])
+            g, c = parse_json(s[2], "gdb map --json"), parse_json(s[3], "cli map --json")
+            if g is not None and c is not None:
+                check(g == c, "live vma map --json in GDB equals the CLI's", diff(g, c))
+                paths = [r.get("path") for r in g["regions"] if int(r["start"], 16) == addr]
+                check(paths == [replaced], "live JSON names it with U+FFFD", str(paths))
+        p, port = free_gdbserver(arg)
+        try:
+            check(port is not None, "gdbserver listens")
+            if port is None:
+                return
+            cmds = ["target remote 127.0.0.1:%d" % port, "continue", "vma map", "vma map --json", "kill"]
+            rc, out, err = gdb(cmds, args=[ARGS.testee])
+            no_traceback(out, err, "non-UTF-8 name, remote")
+            s = sections(out, len(cmds))
+            check("internal error" not in out + err, "non-UTF-8 name, remote: no internal error", (out + err)[-1500:])
+            check(escaped in s[2], "remote vma map text shows the name's bytes as \\xNN", s[2][-1500:])
+            js = parse_json(s[3], "remote map --json")
+            if js is not None:
+                paths = [r.get("path") for r in js["regions"] if (r.get("path") or "").startswith(d)]
+                check(paths == [replaced], "remote JSON names it with U+FFFD", str(paths))
+        finally:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def whereis_on_core(t, core, skip, what):
@@ -658,6 +716,7 @@ CASES = {
     "errors": case_errors,
     "fault_sent_by_kill": case_fault_sent_by_kill,
     "remote": case_remote,
+    "non_utf8": case_non_utf8,
     "core_kernel": case_core_kernel,
     "core_gcore": case_core_gcore,
     "install": case_install,

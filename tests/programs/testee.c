@@ -14,6 +14,8 @@
  *
  * --crash-after-stdin (with --crash=KIND): fault only once stdin closes, so a
  * test can save /proc/PID/maps after "ready" and compare it with the core.
+ * --map-file=PATH: also map PATH (private, read-only) and print
+ * "mapped_file ADDR"; tests pass names that are not UTF-8.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -110,11 +112,13 @@ int main(int argc, char **argv) {
   int nthreads = 2;
   int spin = 0;
   int crash_after_stdin = 0;
+  const char *map_file = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strncmp(argv[i], "--crash=", 8)) crash_kind = argv[i] + 8;
     else if (!strncmp(argv[i], "--threads=", 10)) nthreads = atoi(argv[i] + 10);
     else if (!strcmp(argv[i], "--spin")) spin = 1;
     else if (!strcmp(argv[i], "--crash-after-stdin")) crash_after_stdin = 1;
+    else if (!strncmp(argv[i], "--map-file=", 11)) map_file = argv[i] + 11;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   volatile int main_local = 0;
@@ -165,6 +169,16 @@ int main(int argc, char **argv) {
     char *d = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, dfd, 0);
     unlink(path);
     say("deleted", d);
+  }
+
+  if (map_file) {
+    int ffd = open(map_file, O_RDONLY);
+    char *f = ffd >= 0 ? mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, ffd, 0) : MAP_FAILED;
+    if (f == MAP_FAILED) {
+      fprintf(stderr, "testee: --map-file=%s: %s\n", map_file, strerror(errno));
+      return 1;
+    }
+    say("mapped_file", f);
   }
 
   /* A gap, made last so no later mapping fills it: map three pages, unmap
