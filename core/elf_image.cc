@@ -56,7 +56,11 @@ Result<std::shared_ptr<const ElfImage>> ElfImage::open(const std::string& path) 
   if (h.fd < 0) return Error{fmt::format("{}: {}", path, std::strerror(errno))};
   struct stat st {};
   if (fstat(h.fd, &st) != 0 || !S_ISREG(st.st_mode)) return Error{fmt::format("{}: not a regular file", path)};
-  h.elf = elf_begin(h.fd, ELF_C_READ_MMAP, nullptr);
+  // ELF_C_READ: libelf reads what it needs with pread. With ELF_C_READ_MMAP a
+  // file that shrinks while it is read (a library rewritten by an upgrade)
+  // raises SIGBUS in whatever process reads it: a debugger here
+  // (tests/robustness/elf_truncate_test.cc died of it).
+  h.elf = elf_begin(h.fd, ELF_C_READ, nullptr);
   if (!h.elf || elf_kind(h.elf) != ELF_K_ELF) return Error{fmt::format("{}: not an ELF file", path)};
   GElf_Ehdr eh;
   if (!gelf_getehdr(h.elf, &eh)) return Error{fmt::format("{}: bad ELF header: {}", path, elf_errmsg(-1))};
