@@ -9,6 +9,7 @@ reaped, on success and on failure. Exit 0 pass, 1 fail.
 """
 
 import argparse
+import contextlib
 import difflib
 import json
 import os
@@ -454,6 +455,23 @@ def case_errors():
               "%s: the error names the command" % what, err[-1500:])
 
 
+@contextlib.contextmanager
+def gdbserver(*extra):
+    """gdbserver on an ephemeral port with the testee crashing after 'ready'
+    (extra: more testee arguments); yields the port (None when it did not
+    start). The server's process group is killed and reaped on the way out."""
+    p, port = free_gdbserver(*extra)
+    try:
+        check(port is not None, "gdbserver listens")
+        yield port
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+
+
 def free_gdbserver(*extra):
     """Starts gdbserver on an ephemeral port with the testee crashing after
     'ready'; returns (proc, port)."""
@@ -477,9 +495,7 @@ def case_remote():
     if shutil.which("gdbserver") is None:
         check(False, "gdbserver is installed (apt install gdbserver)")
         return
-    p, port = free_gdbserver()
-    try:
-        check(port is not None, "gdbserver listens")
+    with gdbserver() as port:
         if port is None:
             return
         cmds = ["target remote 127.0.0.1:%d" % port, "continue",
@@ -522,12 +538,6 @@ def case_remote():
                   "remote: $rsp stack, $pc text, &global_data data", str([kind(x) for x in js]))
         check("SEGV_MAPERR" in s[6] and "null-page" in s[6], "remote vma fault: SEGV_MAPERR, null-page",
               s[6])
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
 
 
 def case_non_utf8():
@@ -563,9 +573,7 @@ def case_non_utf8():
                 check(g == c, "live vma map --json in GDB equals the CLI's", diff(g, c))
                 paths = [r.get("path") for r in g["regions"] if int(r["start"], 16) == addr]
                 check(paths == [replaced], "live JSON names it with U+FFFD", str(paths))
-        p, port = free_gdbserver(arg)
-        try:
-            check(port is not None, "gdbserver listens")
+        with gdbserver(arg) as port:
             if port is None:
                 return
             cmds = ["target remote 127.0.0.1:%d" % port, "continue", "vma map", "vma map --json", "kill"]
@@ -578,12 +586,6 @@ def case_non_utf8():
             if js is not None:
                 paths = [r.get("path") for r in js["regions"] if (r.get("path") or "").startswith(d)]
                 check(paths == [replaced], "remote JSON names it with U+FFFD", str(paths))
-        finally:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            p.wait()
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
