@@ -175,6 +175,30 @@ std::optional<AuditReport> audit(const std::string& profile, const Environment& 
   return std::move(*r);
 }
 
+/// Parses `args` against the options `shown` (what --help prints), plus
+/// `hidden` ones and positionals; true when --help was asked for (printed).
+bool parse_args(const std::vector<std::string>& args, const po::options_description& shown, po::variables_map& vm,
+                const po::options_description* hidden = nullptr,
+                const po::positional_options_description* pos = nullptr) {
+  po::options_description all;
+  all.add(shown);
+  if (hidden) all.add(*hidden);
+  po::command_line_parser parser(args);
+  parser.options(all);
+  if (pos) parser.positional(*pos);
+  po::store(parser.run(), vm);
+  po::notify(vm);
+  if (!vm.count("help")) return false;
+  std::cout << kUsage << shown;
+  return true;
+}
+
+/// `--format` of the commands that print text or JSON only.
+int format_error(const std::string& cmd) { return usage_error(cmd + " --format must be text or json"); }
+bool text_or_json(const std::string& format) { return format == "text" || format == "json"; }
+
+bool color_stdout() { return isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR"); }
+
 void add_common(po::options_description& d, CommonOptions& o) {
   d.add_options()
       ("profile", po::value(&o.profile), "default, hardened, or a TOML profile file")
@@ -189,13 +213,8 @@ int cmd_list(const std::vector<std::string>& args) {
   add_common(d, o);
   d.add_options()("help,h", "this help");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << kUsage << d;
-    return 0;
-  }
-  if (o.format != "text" && o.format != "json") return usage_error("list --format must be text or json");
+  if (parse_args(args, d, vm)) return 0;
+  if (!text_or_json(o.format)) return format_error("list");
   auto user = probe_user(o.as_root);
   Environment env = detect_environment(user ? user->first : geteuid());
   int code = 0;
@@ -252,15 +271,8 @@ int cmd_run(const std::vector<std::string>& args) {
       ("help,h", "this help");
   po::options_description hidden;
   hidden.add_options()("capture", po::value(&capture), "auto, ptrace or handler (tests)");
-  po::options_description all;
-  all.add(d).add(hidden);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << kUsage << d;
-    return 0;
-  }
+  if (parse_args(args, d, vm, &hidden)) return 0;
   if (o.format != "text" && o.format != "json" && o.format != "ktap" && o.format != "junit")
     return usage_error("unknown format '" + o.format + "' (text, json, ktap, junit)");
   if (!(timeout > 0) || timeout > 86400) return usage_error("--timeout must be a number of seconds > 0");
@@ -312,7 +324,7 @@ int cmd_run(const std::vector<std::string>& args) {
     launch_probe.push_back(i);
   }
 
-  const bool color = o.format == "text" && isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+  const bool color = o.format == "text" && color_stdout();
   const TextLayout layout = text_layout(probes, color);
   std::size_t printed = 0;
   auto flush_rows = [&] {
@@ -383,13 +395,8 @@ int cmd_aslr(const std::vector<std::string>& args) {
       ("format", po::value(&format), "text or json")
       ("help,h", "this help");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << kUsage << d;
-    return 0;
-  }
-  if (format != "text" && format != "json") return usage_error("aslr --format must be text or json");
+  if (parse_args(args, d, vm)) return 0;
+  if (!text_or_json(format)) return format_error("aslr");
   if (samples < 2 || samples > 1000000) return usage_error("--samples must be 2..1000000");
   const Environment env = detect_environment(geteuid());
   auto report = measure(samples, jobs, env);
@@ -401,7 +408,7 @@ int cmd_aslr(const std::vector<std::string>& args) {
     j["environment"] = to_json(env);
     std::cout << vma::to_text(j) << "\n";
   } else {
-    const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+    const bool color = color_stdout();
     for (const auto& line : describe(env)) std::cout << line << "\n";
     std::cout << "\n" << aslr_text(*report, color);
   }
@@ -420,13 +427,8 @@ int cmd_audit(const std::vector<std::string>& args) {
       ("format", po::value(&format), "text or json")
       ("help,h", "this help");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(d).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << kUsage << d;
-    return 0;
-  }
-  if (format != "text" && format != "json") return usage_error("audit --format must be text or json");
+  if (parse_args(args, d, vm)) return 0;
+  if (!text_or_json(format)) return format_error("audit");
   const Environment env = detect_environment(geteuid());
   int code = 0;
   auto report = audit(profile, env, code);
@@ -437,7 +439,7 @@ int cmd_audit(const std::vector<std::string>& args) {
     j["environment"] = to_json(env);
     std::cout << vma::to_text(j) << "\n";
   } else {
-    const bool color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+    const bool color = color_stdout();
     std::cout << "vma-harness audit, profile " << profile << "\n";
     for (const auto& line : describe(env)) std::cout << line << "\n";
     std::cout << "\n" << audit_text(*report, color);
@@ -453,23 +455,16 @@ int cmd_demo(const std::vector<std::string>& args) {
       ("help,h", "this help");
   po::options_description hidden;
   hidden.add_options()("which", po::value(&which));
-  po::options_description all;
-  all.add(d).add(hidden);
   po::positional_options_description pos;
   pos.add("which", 1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << kUsage << d;
-    return 0;
-  }
+  if (parse_args(args, d, vm, &hidden, &pos)) return 0;
   if (which.empty()) return usage_error("demo needs one of wx, guard, null, stack");
   auto demo = parse_demo(which);
   if (!demo) return usage_error("unknown demo '" + which + "' (wx, guard, null, stack)");
   DemoOptions opts;
   opts.step = step && isatty(STDIN_FILENO);
-  opts.color = isatty(STDOUT_FILENO) && !std::getenv("NO_COLOR");
+  opts.color = color_stdout();
   return run_demo(*demo, opts);
 }
 

@@ -462,26 +462,44 @@ Result<std::vector<ProbeDef>> load_spec(const std::string& path) {
   return out;
 }
 
-Result<void> apply_profile_file(const std::string& path, const Environment& env,
-                                std::vector<ProbeDef>& probes) {
+namespace {
+
+/// A profile file's top level, read once for both its readers (probe
+/// expectations, audit checks): the keys checked, and the base profile.
+struct ProfileTop {
+  toml::table root;
+  std::string base = "default";
+};
+
+Result<ProfileTop> read_profile_top(const std::string& path) {
   auto parsed = parse_toml_file(path);
   if (!parsed) return parsed.error();
-  const toml::table& root = *parsed;
-  for (auto&& [k, v] : root) {
+  ProfileTop top{std::move(*parsed)};
+  for (auto&& [k, v] : top.root) {
     if (k.str() != "base" && k.str() != "expect" && k.str() != "audit" && k.str() != "name" &&
         k.str() != "description")
       return Error{where(path, k.source()) + "unknown key '" + std::string(k.str()) +
                    "' (base, name, description, [expect.ID], [audit.NAME])"};
   }
-  std::string base = "default";
-  if (const toml::node* b = root.get("base")) {
+  if (const toml::node* b = top.root.get("base")) {
     auto s = get_string(path, *b, "base");
     if (!s) return s.error();
     if (!is_builtin_profile(*s)) return error_at(path, *b, "unknown base profile '" + *s + "' (default, hardened)");
-    base = *s;
+    top.base = *s;
   }
-  for (const toml::node* k : {root.get("name"), root.get("description")})
+  for (const toml::node* k : {top.root.get("name"), top.root.get("description")})
     if (k && !k->is_string()) return error_at(path, *k, "must be a string");
+  return top;
+}
+
+}  // namespace
+
+Result<void> apply_profile_file(const std::string& path, const Environment& env,
+                                std::vector<ProbeDef>& probes) {
+  auto top = read_profile_top(path);
+  if (!top) return top.error();
+  const toml::table& root = top->root;
+  const std::string& base = top->base;
   for (ProbeDef& p : probes)
     if (!p.user) p.expect = base == "hardened" ? hardened_expectation(p.id, env) : default_expectation(p.id, env);
   const toml::node* expect = root.get("expect");
@@ -501,22 +519,11 @@ Result<void> apply_profile_file(const std::string& path, const Environment& env,
 Result<AuditProfileFile> load_audit_profile(
     const std::string& path, std::span<const std::string_view> names,
     const std::function<std::optional<std::string>(std::string_view)>& check_rule) {
-  auto parsed = parse_toml_file(path);
-  if (!parsed) return parsed.error();
-  const toml::table& root = *parsed;
-  for (auto&& [k, v] : root) {
-    if (k.str() != "base" && k.str() != "expect" && k.str() != "audit" && k.str() != "name" &&
-        k.str() != "description")
-      return Error{where(path, k.source()) + "unknown key '" + std::string(k.str()) +
-                   "' (base, name, description, [expect.ID], [audit.NAME])"};
-  }
+  auto top = read_profile_top(path);
+  if (!top) return top.error();
+  const toml::table& root = top->root;
   AuditProfileFile out;
-  if (const toml::node* b = root.get("base")) {
-    auto s = get_string(path, *b, "base");
-    if (!s) return s.error();
-    if (!is_builtin_profile(*s)) return error_at(path, *b, "unknown base profile '" + *s + "' (default, hardened)");
-    out.base = *s;
-  }
+  out.base = top->base;
   const toml::node* audit = root.get("audit");
   if (!audit) return out;
   if (!audit->is_table()) return error_at(path, *audit, "'audit' must be a table of [audit.NAME] tables");
