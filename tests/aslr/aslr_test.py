@@ -9,7 +9,6 @@ Every expected value is read here independently of the harness: sysctls from
 paxtest's own programs for the bit counts.
 """
 
-import argparse
 import gzip
 import json
 import os
@@ -20,7 +19,10 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import casetest  # noqa: E402
+from casetest import Failure, Skip, check, run_tool  # noqa: E402,F401
+
 ARGS = None
 
 REGIONS = ["stack", "pie", "heap", "heap-exec", "mmap", "mmap-big", "shlib", "vdso", "arg",
@@ -38,26 +40,10 @@ PAXTEST_PEERS = {
 PAXTEST_TOLERANCE = 2  # issue 6: agree within 2 bits at 1,500 samples
 
 
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def harness(*args, timeout=120, wrapper=()):
-    cmd = list(wrapper) + [ARGS.harness] + list(args)
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    p.seconds = time.monotonic() - t0
-    p.cmd = cmd
-    return p
+    return run_tool(ARGS.harness, *args, timeout=timeout, wrapper=wrapper)
 
 
 def load_json(p):
@@ -441,26 +427,5 @@ def case_run_folded():
         check(part in t.stdout, f"text lacks {part!r}:\n{t.stdout}")
 
 
-CASES = {name[5:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("case_")}
-
-
-def main():
-    global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=sorted(CASES))
-    ap.add_argument("--harness", required=True)
-    ARGS = ap.parse_args()
-    try:
-        CASES[ARGS.case]()
-    except Failure as e:
-        print(f"FAIL {ARGS.case}: {e}")
-        return 1
-    except Skip as e:
-        print(f"SKIP {ARGS.case}: {e}")
-        return SKIP
-    print(f"PASS {ARGS.case}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(casetest.main(globals(), ['harness']))

@@ -8,7 +8,6 @@ real harness on the real probes or on tests/harness/testprobe.c, and cleans
 up what it starts (a leftover process is itself a failure).
 """
 
-import argparse
 import json
 import os
 import re
@@ -20,7 +19,10 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import casetest  # noqa: E402
+from casetest import Failure, Skip, check, run_tool  # noqa: E402,F401
+
 
 ARGS = None
 
@@ -34,26 +36,10 @@ BUILTIN_IDS = (
 ).split()
 
 
-class Failure(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 def harness(*args, timeout=60, wrapper=(), env=None):
-    cmd = list(wrapper) + [ARGS.harness] + list(args)
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    p.seconds = time.monotonic() - t0
-    p.cmd = cmd
-    return p
+    return run_tool(ARGS.harness, *args, timeout=timeout, wrapper=wrapper, env=env)
 
 
 def run_json(*args, expect_exit=None, **kw):
@@ -563,28 +549,5 @@ def case_demo():
         check("error:" not in p.stdout, f"demo {which}: {p.stdout}")
 
 
-CASES = {name[5:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("case_")}
-
-
-def main():
-    global ARGS
-    ap = argparse.ArgumentParser()
-    ap.add_argument("case", choices=sorted(CASES))
-    ap.add_argument("--harness", required=True)
-    ap.add_argument("--testprobe", required=True)
-    ap.add_argument("--noptrace", required=True)
-    ARGS = ap.parse_args()
-    try:
-        CASES[ARGS.case]()
-    except Failure as e:
-        print(f"FAIL {ARGS.case}: {e}")
-        return 1
-    except Skip as e:
-        print(f"SKIP {ARGS.case}: {e}")
-        return SKIP
-    print(f"PASS {ARGS.case}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(casetest.main(globals(), ['harness', 'testprobe', 'noptrace']))
