@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -144,8 +145,11 @@ def lldb(commands, *, args=(), after_crash=(), load=True, env=None):
             f.write("".join(c + "\n" for c in commands))
             f.flush()
             argv += ["-s", f.name]
+        # surrogateescape: a name that is not UTF-8 (a path is bytes) comes
+        # through as the same bytes (os.fsdecode does the same).
         p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT, env=env)
+                           stderr=subprocess.STDOUT, text=True, errors="surrogateescape",
+                           timeout=TIMEOUT, env=env)
     return p.returncode, sections(p.stdout), p.stdout
 
 
@@ -637,6 +641,49 @@ def case_remote_fault():
               "remote: SIGSEGV SEGV_MAPERR at 0x0 in the null page", f or out[-2000:])
 
 
+def case_non_utf8():
+    """A mapped file whose name is not UTF-8: text shows its bytes as they
+    are and JSON replaces each with U+FFFD, as the CLI does; live and over
+    gdb-remote (LLDB's region list)."""
+    d = tempfile.mkdtemp(prefix="vmakit-lldb-")
+    raw = os.path.join(os.fsencode(d), b"vmakit-\xff\xfe.bin")
+    with open(raw, "wb") as f:
+        f.write(b"x" * 4096)
+    name = os.fsdecode(raw)  # the same bytes, as lldb() decodes its transcript
+    replaced = d + "/vmakit-\ufffd\ufffd.bin"
+    try:
+        with Testee("--map-file=" + name) as t:
+            addr = t.first("mapped_file")
+            where, where_json = "vma whereis %#x" % addr, "vma whereis --json %#x" % addr
+            rc, secs, out = lldb(["vma map", where, where_json, "detach"], args=["-p", str(t.pid)])
+            check(normal_exit(rc, out), "lldb exits normally", out[-2000:])
+            row = [l for l in (output_of(secs, "vma map") or "").splitlines() if l.startswith("0x%016x" % addr)]
+            cli = subprocess.run([ARGS.cli, "map", "--pid", str(t.pid), "--color", "never"], stdout=subprocess.PIPE,
+                                 text=True, errors="surrogateescape", timeout=TIMEOUT)
+            cli_row = [l for l in cli.stdout.splitlines() if l.startswith("0x%016x" % addr)]
+            check(len(row) == 1 and name in row[0], "live vma map text has the name's bytes", row)
+            check(row == cli_row, "live: the row equals the CLI's, byte for byte", "%r\n%r" % (row, cli_row))
+            check(name in (output_of(secs, where) or ""), "live vma whereis text has the name's bytes",
+                  output_of(secs, where))
+            w = json_of(secs, where_json)
+            cli = subprocess.run([ARGS.cli, "whereis", "--pid", str(t.pid), "--json", hex(addr)],
+                                 stdout=subprocess.PIPE, text=True, timeout=TIMEOUT)
+            check(w is not None and w[0]["region"]["path"] == replaced, "live JSON names it with U+FFFD", w)
+            check(w == json.loads(cli.stdout), "live whereis --json equals the CLI's",
+                  first_difference(w, json.loads(cli.stdout)))
+            with Server(t.pid) as srv:
+                rc, secs, out = lldb(["target create " + ARGS.testee, "gdb-remote 127.0.0.1:%d" % srv.port,
+                                      "vma map", "vma map --json", "detach"])
+                check(normal_exit(rc, out), "lldb exits normally (remote)", out[-2000:])
+                check(name in (output_of(secs, "vma map") or ""), "remote vma map text has the name's bytes",
+                      (output_of(secs, "vma map") or out)[-1500:])
+                regions = (json_of(secs, "vma map --json") or {}).get("regions") or []
+                paths = [r.get("path") for r in regions if int(r["start"], 16) == addr]
+                check(paths == [replaced], "remote JSON names it with U+FFFD", paths)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -653,7 +700,7 @@ def main():
     cases = {
         "whereis": case_whereis, "cli-equal": case_cli_equal, "regions": case_regions,
         "errors": case_errors, "remote": case_remote, "launch": case_launch, "core": case_core,
-        "remote-fault": case_remote_fault,
+        "remote-fault": case_remote_fault, "non-utf8": case_non_utf8,
     }
     for k in FAULTS:
         cases["fault-" + k] = (lambda kind: lambda: case_fault(kind))(k)
