@@ -16,6 +16,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
@@ -108,6 +109,7 @@ Result<std::vector<Mapping>> read_and_parse(int fd, const std::string& path, boo
   std::size_t len = 0;
   off_t off = 0;
   int err = 0;
+  bool no_thread = false;
   for (;;) {
     if (len == cur.size()) cur.resize(cur.size() * 2);  // a line longer than a piece
     ssize_t n = pread(fd, cur.data() + len, cur.size() - len, off);
@@ -128,7 +130,13 @@ Result<std::vector<Mapping>> read_and_parse(int fd, const std::string& path, boo
     std::string next(kPiece, '\0');
     std::memcpy(next.data(), cur.data() + cut, len - cut);
     cur.resize(cut);
-    if (!consumer.joinable()) consumer = std::thread(consume);
+    if (!consumer.joinable() && !no_thread) {
+      try {
+        consumer = std::thread(consume);
+      } catch (const std::system_error&) {
+        no_thread = true;  // none to spare (RLIMIT_NPROC): the pieces wait and are parsed here at the end
+      }
+    }
     hand_over(std::move(cur), false);
     cur = std::move(next);
     len -= cut;
@@ -136,7 +144,7 @@ Result<std::vector<Mapping>> read_and_parse(int fd, const std::string& path, boo
   cur.resize(err ? 0 : len);
   hand_over(std::move(cur), true);
   if (consumer.joinable()) consumer.join();
-  else consume();  // a small map: one piece, parsed here
+  else consume();  // a small map (one piece), or no thread: parsed here
   if (err) {
     *read_failed = true;
     return Error{fmt::format("{}: {}", path, std::strerror(err))};
@@ -406,7 +414,12 @@ Result<Snapshot> ProcSource::snapshot() {
   if (opts_.scan_guard_pages && pagemap_fd_ >= 0 && opts_.use_pagemap_scan && scan_ioctl_supported_) {
     // access_ok() limits the range to the highest user page, one below user_end.
     Addr end = target_.user_end() - target_.page_size;
-    guard_scan = std::async(std::launch::async, scan_guard_pages_ioctl, pagemap_fd_, Addr{0}, end);
+    try {
+      guard_scan = std::async(std::launch::async, scan_guard_pages_ioctl, pagemap_fd_, Addr{0}, end);
+    } catch (const std::system_error&) {
+      // No thread to spare (RLIMIT_NPROC): the same scan, after the read.
+      guard_scan = std::async(std::launch::deferred, scan_guard_pages_ioctl, pagemap_fd_, Addr{0}, end);
+    }
   }
   Snapshot s;
   // seq_file hands the map out a page at a time; a map that changes between

@@ -16,6 +16,8 @@
  * test can save /proc/PID/maps after "ready" and compare it with the core.
  * --map-file=PATH: also map PATH (private, read-only) and print
  * "mapped_file ADDR"; tests pass names that are not UTF-8.
+ * --vmas=N: also N one-page VMAs (every other page read-only, so none
+ * merge), for a map of many lines; prints "many_vmas ADDR".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -113,12 +115,14 @@ int main(int argc, char **argv) {
   int spin = 0;
   int crash_after_stdin = 0;
   const char *map_file = NULL;
+  long many = 0;
   for (int i = 1; i < argc; i++) {
     if (!strncmp(argv[i], "--crash=", 8)) crash_kind = argv[i] + 8;
     else if (!strncmp(argv[i], "--threads=", 10)) nthreads = atoi(argv[i] + 10);
     else if (!strcmp(argv[i], "--spin")) spin = 1;
     else if (!strcmp(argv[i], "--crash-after-stdin")) crash_after_stdin = 1;
     else if (!strncmp(argv[i], "--map-file=", 11)) map_file = argv[i] + 11;
+    else if (!strncmp(argv[i], "--vmas=", 7)) many = atol(argv[i] + 7);
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   volatile int main_local = 0;
@@ -179,6 +183,16 @@ int main(int argc, char **argv) {
       return 1;
     }
     say("mapped_file", f);
+  }
+
+  if (many > 0) {
+    char *v = mmap(NULL, (size_t)many * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (v == MAP_FAILED) {
+      fprintf(stderr, "testee: --vmas=%ld: %s\n", many, strerror(errno));
+      return 1;
+    }
+    for (long k = 1; k < many; k += 2) mprotect(v + k * 4096, 4096, PROT_READ);
+    say("many_vmas", v);
   }
 
   /* A gap, made last so no later mapping fills it: map three pages, unmap

@@ -331,6 +331,59 @@ def case_pid_other_user(d):
           f"another user's pid {target}: exit {rc}, {err.strip()!r}")
 
 
+def tasks_of(uid):
+    """Threads (tasks) of every process of `uid`: what RLIMIT_NPROC counts."""
+    n = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{pid}").st_uid == uid:
+                n += len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass
+    return n
+
+
+def case_pid_no_threads(d):
+    # `vma map --pid` reads with a second thread parsing and a third scanning
+    # for guard pages. With RLIMIT_NPROC used up it cannot start them
+    # (std::system_error): it must still answer, the same map, exit 0.
+    if not ARGS.testee:
+        skip("no --testee")
+    if os.geteuid() != 0:
+        skip("needs root: RLIMIT_NPROC is set for another user (uid 65534), whose processes can be counted")
+    if subprocess.run(["setpriv", "--help"], capture_output=True).returncode != 0 or \
+            subprocess.run(["prlimit", "--version"], capture_output=True).returncode != 0:
+        skip("setpriv(1) or prlimit(1) missing (util-linux)")
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # 3,000 VMAs: about 150 KiB of maps, more than the 64 KiB piece the
+    # reader hands to its parser thread.
+    t = subprocess.Popen([*nobody, ARGS.testee, "--vmas=3000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        for line in t.stdout:
+            if line.strip() == "ready":
+                break
+        normal = subprocess.run([*nobody, ARGS.vma, "map", "--pid", str(t.pid)], capture_output=True)
+        check(normal.returncode == 0 and len(normal.stdout) > 64 * 1024,
+              f"the map without a limit: exit {normal.returncode}, {len(normal.stdout)} bytes")
+        limit = tasks_of(65534) + 1  # the limited process itself: nothing to spare
+        probe = subprocess.run([*nobody, "prlimit", f"--nproc={limit}", "/usr/bin/python3", "-c",
+                                "import threading; threading.Thread(target=int).start()"], capture_output=True)
+        check(probe.returncode != 0 and b"can't start new thread" in probe.stderr,
+              f"RLIMIT_NPROC {limit} leaves no thread to start (python3 could not start one)")
+        limited = subprocess.run([*nobody, "prlimit", f"--nproc={limit}", ARGS.vma, "map", "--pid", str(t.pid)],
+                                 capture_output=True)
+        no_signal(limited.returncode, "vma map with no thread to spare", limited.stderr.decode(errors="replace"))
+        check(limited.returncode == 0 and limited.stdout == normal.stdout,
+              f"with no thread to spare: exit {limited.returncode}, the same map "
+              f"({len(limited.stdout)} bytes against {len(normal.stdout)}) {limited.stderr.decode(errors='replace')!r}")
+    finally:
+        t.kill()
+        t.wait()
+
+
 def case_pid_zombie(d):
     child = subprocess.Popen(["/bin/sh", "-c", "exit 0"])
     try:
