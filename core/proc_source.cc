@@ -67,56 +67,95 @@ struct pm_scan_arg {
 constexpr unsigned long kPagemapScan = _IOWR('f', 16, struct pm_scan_arg);
 constexpr std::uint64_t kPageIsGuard = 1u << 8;
 
+/// Parses maps text handed over in pieces (whole lines), on a thread of its
+/// own once there is more than one piece, while the caller reads the next.
+/// The destructor, on every path, says no more will come and joins it.
+class PieceParser {
+ public:
+  PieceParser(std::string_view source, std::size_t reserve) : parser_(source, reserve) {}
+  ~PieceParser() { stop(); }
+  PieceParser(const PieceParser&) = delete;
+  PieceParser& operator=(const PieceParser&) = delete;
+
+  void push(std::string piece) {
+    if (!thread_.joinable() && !no_thread_ && !queue_.empty()) {
+      try {
+        thread_ = std::thread([this] { drain(); });
+      } catch (const std::system_error&) {
+        no_thread_ = true;  // none to spare (RLIMIT_NPROC): the pieces wait for finish()
+      }
+    }
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(piece));
+    }
+    cv_.notify_one();
+  }
+
+  /// No more pieces: waits for the thread (or parses what waits, here).
+  Result<std::vector<Mapping>> finish() {
+    stop();
+    if (!parsed_) return parsed_.error();
+    std::vector<Mapping> out = parser_.take();
+    if (out.size() < out.capacity() / 4) out.shrink_to_fit();
+    return out;
+  }
+
+ private:
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+    else drain();
+  }
+
+  void drain() {
+    for (;;) {
+      std::string piece;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty() || done_; });
+        if (queue_.empty()) return;
+        piece = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      if (parsed_) parsed_ = parser_.feed(piece);
+    }
+  }
+
+  MapsParser parser_;
+  Result<void> parsed_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;
+  bool done_ = false;
+  bool no_thread_ = false;
+  std::thread thread_;
+};
+
 /// Reads maps or smaps text from `fd` (from offset 0) and parses it while
 /// it arrives: this thread reads (the kernel formats the text, as long as
-/// `cat` takes), a second one parses it in pieces of about 64 KiB cut at line
-/// ends. The text is never held whole. `*read_failed` tells a read error
-/// (the process went away) from a parse error (the map changed under us).
+/// `cat` takes), a PieceParser parses it in pieces of about 64 KiB cut at
+/// line ends. The text is never held whole. `*read_failed` tells a read
+/// error (the process went away) from a parse error (the map changed under us).
 Result<std::vector<Mapping>> read_and_parse(int fd, const std::string& path, bool* read_failed) {
   constexpr std::size_t kPiece = 64 * 1024;
   // Room for vm.max_map_count's default (65530) mappings: address space
   // only, touched as it fills, so the vector is never copied as it grows.
-  MapsParser parser(path, 65536);
-  Result<void> parsed;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<std::string> pieces;
-  bool done = false;
-  std::thread consumer;
-  auto consume = [&] {
-    for (;;) {
-      std::string piece;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return !pieces.empty() || done; });
-        if (pieces.empty()) return;
-        piece = std::move(pieces.front());
-        pieces.pop_front();
-      }
-      if (parsed) parsed = parser.feed(piece);
-    }
-  };
-  auto hand_over = [&](std::string piece, bool last) {
-    {
-      std::lock_guard lock(mu);
-      if (!piece.empty()) pieces.push_back(std::move(piece));
-      done = last;
-    }
-    cv.notify_one();
-  };
-
+  PieceParser parser(path, 65536);
   std::string cur(kPiece, '\0');
   std::size_t len = 0;
   off_t off = 0;
-  int err = 0;
-  bool no_thread = false;
   for (;;) {
     if (len == cur.size()) cur.resize(cur.size() * 2);  // a line longer than a piece
     ssize_t n = pread(fd, cur.data() + len, cur.size() - len, off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      err = errno;
-      break;
+      *read_failed = true;
+      return Error{fmt::format("{}: {}", path, std::strerror(errno))};
     }
     if (n == 0) break;
     len += static_cast<std::size_t>(n);
@@ -130,29 +169,13 @@ Result<std::vector<Mapping>> read_and_parse(int fd, const std::string& path, boo
     std::string next(kPiece, '\0');
     std::memcpy(next.data(), cur.data() + cut, len - cut);
     cur.resize(cut);
-    if (!consumer.joinable() && !no_thread) {
-      try {
-        consumer = std::thread(consume);
-      } catch (const std::system_error&) {
-        no_thread = true;  // none to spare (RLIMIT_NPROC): the pieces wait and are parsed here at the end
-      }
-    }
-    hand_over(std::move(cur), false);
+    parser.push(std::move(cur));
     cur = std::move(next);
     len -= cut;
   }
-  cur.resize(err ? 0 : len);
-  hand_over(std::move(cur), true);
-  if (consumer.joinable()) consumer.join();
-  else consume();  // a small map (one piece), or no thread: parsed here
-  if (err) {
-    *read_failed = true;
-    return Error{fmt::format("{}: {}", path, std::strerror(err))};
-  }
-  if (!parsed) return parsed.error();
-  std::vector<Mapping> out = parser.take();
-  if (out.size() < out.capacity() / 4) out.shrink_to_fit();
-  return out;
+  cur.resize(len);
+  parser.push(std::move(cur));
+  return parser.finish();
 }
 
 Error open_error(int pid, const std::string& path, int err) {
