@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "huge_pages.h"
+
 namespace vma {
 
 namespace {
@@ -24,6 +26,8 @@ bool private_anon(const Mapping& m) { return m.is_private() && m.is_anonymous();
 class Classifier {
  public:
   Classifier(const Snapshot& s, ElfCache& cache) : s_(s), m_(s.mappings), cache_(cache), ps_(s.target.page_size) {
+    out_.reserve(m_.size());
+    advise_huge_pages(out_.data(), out_.capacity() * sizeof(Region));
     out_.resize(m_.size());
     some_sp_unknown_ = !s.threads_known;
     for (const Mapping& m : m_) has_named_stack_ |= m.name == "[stack]";

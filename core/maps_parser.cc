@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "huge_pages.h"
+
 namespace vma {
 
 namespace {
@@ -112,7 +114,10 @@ Result<Mapping> parse_maps_line(std::string_view line) {
 }
 
 MapsParser::MapsParser(std::string_view source, std::size_t expected_lines) : source_(source) {
-  if (expected_lines) out_.reserve(expected_lines);
+  if (expected_lines) {
+    out_.reserve(expected_lines);
+    advise_huge_pages(out_.data(), out_.capacity() * sizeof(Mapping));
+  }
 }
 
 Error MapsParser::at(std::string msg) const {
