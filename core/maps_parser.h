@@ -48,7 +48,8 @@ class MapsParser {
  public:
   /// `expected_lines`: mappings to reserve room for (0: none).
   explicit MapsParser(std::string_view source, std::size_t expected_lines = 0);
-  /// Parses the lines of `piece`; after an error, does nothing more.
+  /// Parses the lines of `piece`. After a first error every call fails
+  /// without parsing: the first error is the one to report.
   Result<void> feed(std::string_view piece);
   /// The mappings parsed so far (moved out).
   std::vector<Mapping> take() { return std::move(out_); }
