@@ -274,13 +274,15 @@ std::optional<Mapping> query_vma(int fd, Addr q, bool next, std::string& name_bu
   return m;
 }
 
-/// The VMAs worth a pagemap scan for MADV_GUARD_INSTALL pages, merged into
-/// runs: accessible, private (guard regions need a private mapping), up to
-/// 1 GiB each (huge reservations such as sanitizer shadows would cost 2 MiB
-/// of pagemap per GiB), in the user half. Runs bridge gaps of up to 256
-/// pages: pagemap reads holes as zeros, cheaper than another pread.
+/// The VMAs worth a pagemap scan for MADV_GUARD_INSTALL pages (the fallback
+/// when PAGEMAP_SCAN cannot say), merged into runs: every VMA of the user
+/// half up to 1 GiB (huge reservations such as sanitizer shadows would cost
+/// 2 MiB of pagemap per GiB), shared and PROT_NONE ones too (Linux 6.15
+/// allows guards in file-backed and shared mappings; the ioctl finds them
+/// anywhere). Runs bridge gaps of up to 256 pages: pagemap reads holes as
+/// zeros, cheaper than another pread.
 void add_scan_range(std::vector<AddressRange>& runs, const Mapping& m, Addr user_end, Addr page) {
-  if (is_prot_none(m.perms) || m.is_shared() || m.range.size() > (1ull << 30) || m.range.start >= user_end) return;
+  if (m.range.size() > (1ull << 30) || m.range.start >= user_end) return;
   if (!runs.empty() && m.range.start - runs.back().end <= 256 * page) runs.back().end = m.range.end;
   else runs.push_back(m.range);
 }

@@ -217,7 +217,7 @@ TEST_CASE("each thread's SP lies in its own stack, tagged with its TID", "[live]
 }
 
 TEST_CASE("MADV guard pages are found in pagemap", "[live]") {
-  Testee t;
+  Testee t({"--shared-guard"});
   Addr g = t.addr("madv_guard");
   if (!g) {
     WARN("skipped: MADV_GUARD_INSTALL is not supported by this kernel (needs Linux 6.13)");
@@ -249,6 +249,20 @@ TEST_CASE("MADV guard pages are found in pagemap", "[live]") {
   for (std::size_t i = 0; i < a->guard_pages.size(); ++i) {
     CHECK(a->guard_pages[i].start == b->guard_pages[i].start);
     CHECK(a->guard_pages[i].end == b->guard_pages[i].end);
+  }
+  // A guard inside a shared mapping (a memfd): both ways find it.
+  if (Addr sg = t.addr("shared_guard")) {
+    AddressMap shared_map = full_map(*old_way);
+    REQUIRE(shared_map.guard_page(sg));
+    CHECK(shared_map.guard_page(sg)->start == sg);
+    CHECK(map.guard_page(sg));
+    const Region* r = map.find(sg);
+    REQUIRE(r);
+    CHECK(r->kind == RegionKind::shared);
+  } else if (kernel_at_least(6, 15)) {
+    FAIL("MADV_GUARD_INSTALL in a shared mapping failed on Linux 6.15 or later");
+  } else {
+    WARN("skipped the shared-mapping guard: MADV_GUARD_INSTALL there needs Linux 6.15");
   }
 }
 

@@ -18,6 +18,8 @@
  * "mapped_file ADDR"; tests pass names that are not UTF-8.
  * --vmas=N: also N one-page VMAs (every other page read-only, so none
  * merge), for a map of many lines; prints "many_vmas ADDR".
+ * --shared-guard: also a MADV_GUARD_INSTALL page inside a shared mapping (a
+ * memfd; Linux 6.15 allows guards there); prints "shared_guard ADDR".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -116,6 +118,7 @@ int main(int argc, char **argv) {
   int crash_after_stdin = 0;
   const char *map_file = NULL;
   long many = 0;
+  int shared_guard = 0;
   for (int i = 1; i < argc; i++) {
     if (!strncmp(argv[i], "--crash=", 8)) crash_kind = argv[i] + 8;
     else if (!strncmp(argv[i], "--threads=", 10)) nthreads = atoi(argv[i] + 10);
@@ -123,6 +126,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--crash-after-stdin")) crash_after_stdin = 1;
     else if (!strncmp(argv[i], "--map-file=", 11)) map_file = argv[i] + 11;
     else if (!strncmp(argv[i], "--vmas=", 7)) many = atol(argv[i] + 7);
+    else if (!strcmp(argv[i], "--shared-guard")) shared_guard = 1;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   volatile int main_local = 0;
@@ -183,6 +187,17 @@ int main(int argc, char **argv) {
       return 1;
     }
     say("mapped_file", f);
+  }
+
+  if (shared_guard) {
+    int sfd = (int)syscall(SYS_memfd_create, "vmakit-shared-guard", 0);
+    /* 2 MiB, the guard in the middle: farther from any other VMA than a
+     * scan bridges over (256 pages), so only a scan of this VMA finds it. */
+    char *sg = sfd >= 0 && ftruncate(sfd, 512 * 4096) == 0
+                   ? mmap(NULL, 512 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0)
+                   : MAP_FAILED;
+    if (sg != MAP_FAILED && madvise(sg + 256 * 4096, 4096, MADV_GUARD_INSTALL) == 0) say("shared_guard", sg + 256 * 4096);
+    else printf("shared_guard unsupported %s\n", strerror(errno));
   }
 
   if (many > 0) {
