@@ -161,23 +161,42 @@ json map_json(const AddressMap& map, const MapFilter& filter) {
   return {{"regions", std::move(regions)}};
 }
 
-void write_map_json(std::ostream& out, const AddressMap& map, const MapFilter& filter) {
-  // The same bytes as to_text(map_json(...)), one region at a time: a JSON
-  // document of 500,000 regions takes ~3 KiB per region as a DOM.
+namespace {
+
+/// to_text(map_json(map, filter)), no final newline, handed to `put` a piece
+/// at a time: a region's JSON is built, printed and dropped before the next
+/// (a document of 500,000 regions takes ~3 KiB per region as a DOM).
+template <typename Put>
+void render_map_json(const AddressMap& map, const MapFilter& filter, Put&& put) {
   bool first = true;
   for_each_map_entry(map, filter, [&](json&& j) {
-    out << (first ? "{\n  \"regions\": [\n    " : ",\n    ");
+    put(first ? "{\n  \"regions\": [\n    " : ",\n    ");
     first = false;
     // Nested two levels deep: indent every line of the entry by 4 more. A
     // dumped string never holds a raw newline (it is escaped), so lines are
     // the document's own.
     std::string text = to_text(j);
     std::size_t from = 0;
-    for (std::size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1)
-      out.write(text.data() + from, static_cast<std::streamsize>(nl + 1 - from)) << "    ";
-    out.write(text.data() + from, static_cast<std::streamsize>(text.size() - from));
+    for (std::size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1) {
+      put(std::string_view(text).substr(from, nl + 1 - from));
+      put("    ");
+    }
+    put(std::string_view(text).substr(from));
   });
-  out << (first ? "{\n  \"regions\": []\n}" : "\n  ]\n}");
+  put(first ? "{\n  \"regions\": []\n}" : "\n  ]\n}");
+}
+
+}  // namespace
+
+void write_map_json(std::ostream& out, const AddressMap& map, const MapFilter& filter) {
+  render_map_json(map, filter,
+                  [&](std::string_view piece) { out.write(piece.data(), static_cast<std::streamsize>(piece.size())); });
+}
+
+std::string map_json_text(const AddressMap& map, const MapFilter& filter) {
+  std::string out;
+  render_map_json(map, filter, [&](std::string_view piece) { out += piece; });
+  return out;
 }
 
 json fault_json(const Fault& f, const Annotation& at) {

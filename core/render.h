@@ -38,6 +38,9 @@ nlohmann::json map_json(const AddressMap& map, const MapFilter& filter);
 /// newline) a region at a time, so memory stays proportional to the map and
 /// not to its JSON tree (measured: 1.5 GB for 500,000 regions as a tree).
 void write_map_json(std::ostream& out, const AddressMap& map, const MapFilter& filter);
+/// The same bytes as a string, for front ends that hand the debugger one
+/// string: built a region at a time, never as a whole DOM.
+std::string map_json_text(const AddressMap& map, const MapFilter& filter);
 nlohmann::json fault_json(const Fault& f, const Annotation& at_addr);
 /// A JSON document as text, indented by 2. Every front end prints JSON through
 /// this: names come from the target (file paths, `[anon:NAME]`) and need not

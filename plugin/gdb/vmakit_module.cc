@@ -204,7 +204,7 @@ class Source {
       filter.gaps = gaps;
       if (kind) filter.kind = parse_kind(*kind);
       auto map = vma::AddressMap::build(take(src_->snapshot()), cache_);
-      if (json) return vma::to_text(vma::map_json(map, filter));
+      if (json) return vma::map_json_text(map, filter);
       return vma::map_text(map, filter, vma::TextStyle{color});
     }));
   }

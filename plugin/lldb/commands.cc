@@ -212,7 +212,7 @@ bool MapCommand::DoExecute(lldb::SBDebugger debugger, char** command,
     warn_note(result, **view);
     Result<const AddressMap*> map = (*view)->address_map(cache_->elf_cache());
     if (!map) return fail(result, "vma map: " + map.error().message);
-    if (args->has("--json")) return print_json(result, map_json(**map, filter));
+    if (args->has("--json")) return print(result, map_json_text(**map, filter) + "\n");
     return print(result, map_text(**map, filter, TextStyle{debugger.GetUseColor()}));
   });
 }

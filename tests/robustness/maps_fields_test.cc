@@ -126,7 +126,7 @@ TEST_CASE("a NUL byte in any field is rejected naming its line", "[robust][maps]
   }
 }
 
-TEST_CASE("write_map_json streams the same bytes as to_text(map_json)", "[robust][json]") {
+TEST_CASE("write_map_json and map_json_text give the same bytes as to_text(map_json)", "[robust][json]") {
   std::string text =
       "1000-2000 r--p 00000000 fd:01 42 /tmp/a\xff\n"
       "5000-6000 rw-p 00000000 00:00 0 \n"
@@ -149,4 +149,5 @@ TEST_CASE("write_map_json streams the same bytes as to_text(map_json)", "[robust
   std::ostringstream out;
   write_map_json(out, map, filter);
   CHECK(out.str() == to_text(map_json(map, filter)));
+  CHECK(map_json_text(map, filter) == out.str());  // what LLDB and GDB print
 }
