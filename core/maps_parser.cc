@@ -113,9 +113,9 @@ Result<Mapping> parse_maps_line(std::string_view line) {
   return m;
 }
 
-MapsParser::MapsParser(std::string_view source, std::size_t expected_lines) : source_(source) {
-  if (expected_lines) {
-    out_.reserve(expected_lines);
+MapsParser::MapsParser(std::string_view source, std::size_t expected_mappings) : source_(source) {
+  if (expected_mappings) {
+    out_.reserve(expected_mappings);
     advise_huge_pages(out_.data(), out_.capacity() * sizeof(Mapping));
   }
 }

@@ -46,8 +46,8 @@ Result<std::vector<Mapping>> parse_maps(std::string_view text, std::string_view 
 /// across pieces). Every piece but the last must end with a newline.
 class MapsParser {
  public:
-  /// `expected_lines`: mappings to reserve room for (0: none).
-  explicit MapsParser(std::string_view source, std::size_t expected_lines = 0);
+  /// `expected_mappings`: mappings to reserve room for (0: none).
+  explicit MapsParser(std::string_view source, std::size_t expected_mappings = 0);
   /// Parses the lines of `piece`. After a first error every call fails
   /// without parsing: the first error is the one to report.
   Result<void> feed(std::string_view piece);

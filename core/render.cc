@@ -273,9 +273,10 @@ void append_padded(std::string& out, std::string_view text, std::size_t width, b
 
 int hex_digits(Addr v) { return v == 0 ? 1 : (67 - __builtin_clzll(v)) / 4; }
 
-}  // namespace
-
-namespace {
+/// One line of the kinds' legend: the name (coloured) and its meaning.
+std::string legend_line(const TextStyle& st, const RegionKindInfo& k) {
+  return fmt::format("  {}  {}\n", paint(st, k.kind, fmt::format("{:<13}", k.name)), k.meaning);
+}
 
 /// The `vma map` text, handed to `flush` in pieces of about `chunk` bytes
 /// (the buffer is passed in and cleared after each call), or all at once.
@@ -350,8 +351,7 @@ void render_map_text(const AddressMap& map, const MapFilter& filter, const TextS
   if (st.legend && !seen.empty()) {
     out += "\n";
     for (const RegionKindInfo& k : region_kinds())
-      if (std::find(seen.begin(), seen.end(), k.kind) != seen.end())
-        out += fmt::format("  {}  {}\n", paint(st, k.kind, fmt::format("{:<13}", k.name)), k.meaning);
+      if (std::find(seen.begin(), seen.end(), k.kind) != seen.end()) out += legend_line(st, k);
   }
   flush(out);
   out.clear();
@@ -389,8 +389,7 @@ std::string to_text(const nlohmann::json& j) {
 
 std::string legend_text(const TextStyle& st) {
   std::string out;
-  for (const RegionKindInfo& k : region_kinds())
-    out += fmt::format("  {}  {}\n", paint(st, k.kind, fmt::format("{:<13}", k.name)), k.meaning);
+  for (const RegionKindInfo& k : region_kinds()) out += legend_line(st, k);
   return out;
 }
 

@@ -19,13 +19,13 @@
 #include <boost/program_options.hpp>
 
 #include "aslr_sampler.h"
-#include "render.h"
 #include "audit.h"
 #include "demo.h"
 #include "environment.h"
 #include "profile.h"
 #include "report.h"
 #include "runner.h"
+#include "render.h"  // core: vma::to_text, the one way JSON is printed
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

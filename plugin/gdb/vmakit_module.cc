@@ -96,7 +96,6 @@ vma::Target make_target(const std::string& arch, std::optional<vma::Addr> mmap_m
   return t;
 }
 
-/// (section, symbol, offset or None) as GDB's `info symbol` says it.
 /// Text for gdb.write(), which takes str: names from the target need not be
 /// UTF-8 (a path is bytes), and pybind11's own conversion would raise
 /// UnicodeDecodeError. Bytes that are not UTF-8 become \xNN escapes, so the
@@ -108,6 +107,7 @@ py::str gdb_text(const std::string& s) {
   return py::reinterpret_steal<py::str>(o);
 }
 
+/// (section, symbol, offset or None) as GDB's `info symbol` says it.
 using SymbolRow = std::tuple<std::string, std::string, std::optional<std::uint64_t>>;
 
 void add_symbol(vma::Annotation& ann, const SymbolRow& row) {

@@ -45,21 +45,32 @@ const char* kSynthetic =
     "7ffc00106000-7ffc00108000 r-xp 00000000 00:00 0                          [vdso]\n"
     "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
 
-Target x86() {
-  auto t = Target::parse("x86_64");
+Target target(const char* arch, Addr mmap_min_addr) {
+  auto t = Target::parse(arch);
   REQUIRE(t);
-  t->mmap_min_addr = 65536;
-  t->page_size = 4096;
+  t->mmap_min_addr = mmap_min_addr;
   return *t;
+}
+
+Target x86() {
+  Target t = target("x86_64", 65536);
+  t.page_size = 4096;
+  return t;
+}
+
+/// The classified map of `src`'s snapshot, with `guards` as its MADV guard pages.
+AddressMap map_of(RegionSource& src, std::vector<AddressRange> guards = {}) {
+  auto s = src.snapshot();
+  REQUIRE(s);
+  if (!guards.empty()) s->guard_pages = std::move(guards);
+  static ElfCache cache;
+  return AddressMap::build(std::move(s).value(), cache);
 }
 
 AddressMap build(const char* text, std::vector<ThreadInfo> threads = {}, bool known = false) {
   TextSource src(text, "synthetic", x86());
   if (known) src.set_threads(std::move(threads), 100);
-  auto s = src.snapshot();
-  REQUIRE(s);
-  static ElfCache cache;
-  return AddressMap::build(std::move(s).value(), cache);
+  return map_of(src);
 }
 
 }  // namespace
@@ -197,11 +208,7 @@ TEST_CASE("annotation of a mapped address", "[classify]") {
 
 TEST_CASE("MADV guard pages inside a VMA are guards", "[classify]") {
   TextSource src("7f0000000000-7f0000004000 rw-p 00000000 00:00 0 \n", "g", x86());
-  auto s = src.snapshot();
-  REQUIRE(s);
-  s->guard_pages.push_back({0x7f0000001000, 0x7f0000002000});
-  ElfCache cache;
-  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  AddressMap map = map_of(src, {{0x7f0000001000, 0x7f0000002000}});
   CHECK(annotate(map, 0x7f0000000fff).kind == RegionKind::anon);
   CHECK(annotate(map, 0x7f0000001000).kind == RegionKind::guard);
   CHECK(annotate(map, 0x7f0000001fff).kind == RegionKind::guard);
@@ -223,10 +230,7 @@ TEST_CASE("a debugger's region list classifies without file details", "[classify
   ms[2].name = "[stack]";
   ms[2].file_info_known = false;
   ListSource src(ms, "debugger", x86());
-  auto s = src.snapshot();
-  REQUIRE(s);
-  ElfCache cache;
-  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  AddressMap map = map_of(src);
   CHECK(map.find(0x400000)->kind == RegionKind::text);
   CHECK(map.find(0x600000)->kind == RegionKind::heap);
   CHECK(map.find(0x7ffc00000000)->kind == RegionKind::stack);
@@ -251,10 +255,7 @@ TEST_CASE("without a [stack] name, the main thread's SP marks the main stack", "
   ms[1].perms = Perms::read | Perms::write;
   ListSource src(ms, "debugger", x86());
   src.set_threads({{7, 0x7ffc00020000}, {8, 0x7f00007ff000}}, 7);
-  auto s = src.snapshot();
-  REQUIRE(s);
-  ElfCache cache;
-  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  AddressMap map = map_of(src);
   CHECK(map.find(0x7ffc00000000)->kind == RegionKind::stack);
   CHECK(map.find(0x7ffc00000000)->tid == 7);
   CHECK(map.find(0x7f0000000000)->kind == RegionKind::thread_stack);
@@ -277,27 +278,18 @@ TEST_CASE("a debugger's list marks memfd, SysV and /dev/shm regions shared", "[c
   ms[1].perms = Perms::read;
   ms[1].name = "/usr/share/x.dat";
   ListSource src(ms, "debugger", x86());
-  auto s = src.snapshot();
-  REQUIRE(s);
-  ElfCache cache;
-  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  AddressMap map = map_of(src);
   CHECK(map.find(0x7f0000000000)->kind == RegionKind::shared);
   CHECK(map.find(0x7f0000001000)->kind == RegionKind::file);
 }
 
 TEST_CASE("aarch64: a tagged pointer is untagged, its tag reported", "[classify][aarch64]") {
-  auto t = Target::parse("aarch64");
-  REQUIRE(t);
-  t->mmap_min_addr = 4096;
   TextSource src(
       "aaaab0a00000-aaaab0a01000 r-xp 00000000 fd:01 99                         /usr/bin/prog\n"
       "aaaab0b00000-aaaab0b21000 rw-p 00000000 00:00 0                          [heap]\n"
       "ffffe8e00000-ffffe8e21000 rw-p 00000000 00:00 0                          [stack]\n",
-      "arm", *t);
-  auto s = src.snapshot();
-  REQUIRE(s);
-  ElfCache cache;
-  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+      "arm", target("aarch64", 4096));
+  AddressMap map = map_of(src);
   Annotation a = annotate(map, 0x2d00aaaab0b00010);
   CHECK(a.kind == RegionKind::heap);
   CHECK(a.tag == 0x2d);
@@ -308,17 +300,11 @@ TEST_CASE("aarch64: a tagged pointer is untagged, its tag reported", "[classify]
 }
 
 TEST_CASE("5-level paging: user mappings above 47 bits, the hole starts at 2^56", "[classify][la57]") {
-  auto t = Target::parse("x86_64-la57");
-  REQUIRE(t);
-  t->mmap_min_addr = 4096;
   TextSource src(
       "7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0                          [stack]\n"
       "fff000000000000-fff000000001000 rw-p 00000000 00:00 0 \n",
-      "la57", *t);
-  auto s = src.snapshot();
-  REQUIRE(s);
-  ElfCache cache;
-  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+      "la57", target("x86_64-la57", 4096));
+  AddressMap map = map_of(src);
   CHECK(annotate(map, 0x0fff000000000010).kind == RegionKind::anon);
   CHECK(annotate(map, 0x0000800000000000).kind == RegionKind::unmapped);
   CHECK(annotate(map, 0x0100000000000000).kind == RegionKind::non_canonical);
@@ -329,10 +315,7 @@ TEST_CASE("5-level paging: user mappings above 47 bits, the hole starts at 2^56"
 TEST_CASE("the captured maps of a real process classify as it did live", "[classify][data]") {
   auto src = open_maps_file(VMAKIT_TEST_DATA "/testee-linux-6.18.maps", x86());
   REQUIRE(src);
-  auto s = (*src)->snapshot();
-  REQUIRE(s);
-  ElfCache cache;
-  AddressMap map = AddressMap::build(std::move(s).value(), cache);
+  AddressMap map = map_of(**src);
   std::ifstream golden(VMAKIT_TEST_DATA "/testee-linux-6.18.kinds");
   std::vector<std::string> want;
   for (std::string k; golden >> k;) want.push_back(k);
@@ -356,10 +339,7 @@ TEST_CASE("find, below and above agree with a linear scan, for every map size up
       at = ms[i].range.end;
     }
     ListSource src(ms, "n", x86());
-    auto s = src.snapshot();
-    REQUIRE(s);
-    ElfCache cache;
-    AddressMap map = AddressMap::build(std::move(s).value(), cache);
+    AddressMap map = map_of(src);
     for (Addr a = 0xf000; a <= at + 0x2000; a += 0x800) {
       const Region* want = nullptr;
       const Region* lo = nullptr;
