@@ -80,7 +80,7 @@ class AddressMap {
   /// The region starts in Eytzinger (breadth-first) order, 1-based, with
   /// each node's index into regions_: the search walks down an implicit tree
   /// whose top levels stay in cache, 8 bytes a step instead of a whole Region
-  /// (184 bytes, a cache miss each); with the ends beside it, find() touches
+  /// (208 bytes, a cache miss each); with the ends beside it, find() touches
   /// a Region only for its answer (bench/: 3 million lookups/s became ~18).
   std::vector<Addr> tree_;
   std::vector<std::uint32_t> tree_index_;
