@@ -122,6 +122,12 @@ json to_json(const Annotation& a) {
     j["untagged"] = hex(a.untagged);
   }
   if (!a.sub_area.empty()) j["sub_area"] = a.sub_area;
+  if (!a.readings.empty()) {
+    json rs = json::array();
+    for (const Reading& r : a.readings)
+      rs.push_back({{"target", r.target}, {"kind", to_string(r.kind)}, {"summary", r.summary}});
+    j["readings"] = std::move(rs);
+  }
   if (a.page) j["page"] = {{"present", a.page->present}, {"swapped", a.page->swapped}, {"guard", a.page->guard}};
   j["summary"] = a.summary;
   return j;
