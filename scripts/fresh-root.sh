@@ -83,7 +83,6 @@ if [[ ! -s $tarball ]]; then
 fi
 
 root=$(mktemp -d /var/tmp/vmakit-root.XXXXXX)
-chmod 755 "$root"  # mktemp makes it 0700: other users (probes run as nobody) could not reach /
 cleanup() {
   if ((keep)); then
     echo "fresh-root: kept $root" >&2
@@ -99,6 +98,9 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xzf "$tarball"
+# mktemp and the tarball's '.' say 0700: nobody else (probes run as nobody)
+# could reach anything in the root. A real / is 0755.
+chmod 755 "$root"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 git clone -q --no-hardlinks "$top" "$root/root/vmakit"
 git -C "$root/root/vmakit" checkout -q "$(git -C "$top" rev-parse HEAD)"
