@@ -106,6 +106,14 @@ git clone -q --no-hardlinks "$top" "$root/root/vmakit"
 git -C "$root/root/vmakit" checkout -q "$(git -C "$top" rev-parse HEAD)"
 echo "fresh-root: $root (Debian $(cat "$root/etc/debian_version")), $(git -C "$top" rev-parse --short HEAD) in /root/vmakit"
 
+# The .debs fetched by earlier runs, hard-linked in (not the cache itself
+# mounted: apt locks its archives directory, and two roots at once, CI and a
+# developer's, must not wait on each other); new ones go back afterwards.
+find "$cache/archives" -maxdepth 1 -name '*.deb' -exec cp -l -t "$root/var/cache/apt/archives" {} + 2>/dev/null || true
+save_debs() {
+  find "$root/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec cp -ln -t "$cache/archives" {} + 2>/dev/null || true
+}
+
 cmd=$(printf '%q ' "$@")
 export root cache cmd
 set +e
@@ -113,12 +121,12 @@ unshare --mount --pid --fork --propagation private --kill-child bash -euc '
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
-  mount --bind "$cache/archives" "$root/var/cache/apt/archives"
   exec chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin CI="${CI:-}" \
     bash -c "cd /root/vmakit && $cmd"
 '
 status=$?
 set -e
+save_debs
 echo "fresh-root: exit $status"
 exit $status
