@@ -527,8 +527,10 @@ int cmd_vm(const std::vector<std::string>& all) {
       ("exec", po::bool_switch(&g.vm.exec), "ARGS are a command, not vma-harness arguments")
       ("help,h", "this help");
   g.add(d);
+  po::options_description hidden;
+  hidden.add_options()("append", po::value(&g.vm.append)->composing(), "extra kernel parameters (tests)");
   po::variables_map vm;
-  if (parse_args(args, d, vm)) return 0;
+  if (parse_args(args, d, vm, &hidden)) return 0;
   if (g.vm.kernel.empty()) return usage_error("vm needs --kernel K");
   if (inner.empty()) return usage_error("vm needs the arguments to run after --, e.g. -- run --with-audit");
   if (g.vm.exec && !g.vm.host_root) return usage_error("--exec needs --host-root (the initramfs has only busybox and the harness)");

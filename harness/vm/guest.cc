@@ -62,12 +62,14 @@ std::string init_script(const GuestCommand& c) {
          " mount -t devtmpfs devtmpfs /mnt/root/dev && mount -t tmpfs tmpfs /mnt/root/tmp || fail mount /proc /sys /dev /tmp\n"
          "mkdir -p /mnt/root/dev/pts /mnt/root/dev/shm && mount -t devpts devpts /mnt/root/dev/pts &&"
          " mount -t tmpfs tmpfs /mnt/root/dev/shm\n"
-         "env" + env + " chroot /mnt/root /bin/sh -c 'cd \"$0\" && exec \"$@\"' " + sh_quote(c.cwd.empty() ? "/" : c.cwd) +
-         argv + " >/tmp/vmakit.out\n";
+         "run() { env" + env + " chroot /mnt/root /bin/sh -c 'cd \"$0\" && exec \"$@\"' " +
+         sh_quote(c.cwd.empty() ? "/" : c.cwd) + argv + "; }\n";
   } else {
-    s += "cd /tmp\nenv" + env + argv + " >/tmp/vmakit.out\n";
+    s += "cd /tmp\nrun() { env" + env + argv + "; }\n";
   }
-  s += "rc=$?\n"
+  // stderr through a pipe: not a terminal, so no progress bars on the console.
+  s += "( run >/tmp/vmakit.out; echo $? >/tmp/vmakit.rc ) 2>&1 | cat\n"
+       "rc=$(cat /tmp/vmakit.rc)\n"
        "echo '" + std::string(kOut) + "'\n"
        "cat /tmp/vmakit.out\n"
        "echo\n"
@@ -97,6 +99,11 @@ std::vector<std::string> ConsoleParser::take_console() { return std::exchange(co
 void ConsoleParser::line(std::string l) {
   while (!l.empty() && l.back() == '\r') l.pop_back();
   if (rc_) return;
+  // A marker is what a terminal would show: the text after the last CR.
+  std::string_view shown(l);
+  if (auto cr = shown.rfind('\r'); cr != std::string_view::npos) shown.remove_prefix(cr + 1);
+  if (shown.starts_with("\033[K")) shown.remove_prefix(3);
+  if (!in_out_ && (shown == kInit || shown == kOut || shown == kFail)) l = std::string(shown);
   if (in_out_) {
     if (l.starts_with(kEnd) && l.ends_with("@@")) {
       const std::string n = l.substr(kEnd.size(), l.size() - kEnd.size() - 2);

@@ -83,6 +83,12 @@ std::vector<MatrixRow> compare(const std::vector<MatrixEntry>& entries) {
   for (std::size_t i = 0; i < entries.size(); ++i) {
     if (!entries[i].report) continue;
     const auto& rep = *entries[i].report;
+    const auto env = rep.value("environment", nlohmann::json::object());
+    for (const char* key : {"kernel_release", "paging_levels", "vsyscall", "mmap_min_addr", "capture"})
+      t.set("env", key, i, str(env, key), "");
+    const auto vmj = env.value("vm", nlohmann::json::object());
+    t.set("env", "vm.accel", i, vmj.is_object() ? str(vmj, "accel") : "", "");
+    t.set("env", "vm.cpu", i, vmj.is_object() ? str(vmj, "cpu") : "", "");
     for (const auto& r : rep.value("results", nlohmann::json::array()))
       t.set("probe", str(r, "probe"), i, str(r, "status"), str(r, "reason"));
     if (rep.contains("audit"))
@@ -98,7 +104,7 @@ std::vector<MatrixRow> compare(const std::vector<MatrixEntry>& entries) {
       if (entries[i].report) seen.insert(row.cells[i]);
     row.differs = seen.size() > 1;
   }
-  const auto rank = [](const std::string& s) { return s == "probe" ? 0 : s == "audit" ? 1 : 2; };
+  const auto rank = [](const std::string& s) { return s == "env" ? 0 : s == "probe" ? 1 : s == "audit" ? 2 : 3; };
   std::stable_sort(t.rows.begin(), t.rows.end(), [&](const MatrixRow& a, const MatrixRow& b) {
     if (rank(a.section) != rank(b.section)) return rank(a.section) < rank(b.section);
     return a.differs && !b.differs;
@@ -157,18 +163,22 @@ std::string matrix_text(const std::vector<MatrixEntry>& entries, bool color) {
   for (const auto& row : rows) {
     if (row.section != section) {
       section = row.section;
-      std::size_t w = 4;
+      std::size_t w = 11;
       for (const auto& r : rows)
         if (r.section == section) w = std::max(w, r.name.size());
-      s += std::string("\n") + bold + (section == "probe" ? "PROBE" : section == "audit" ? "AUDIT" : "ASLR BITS");
-      s += std::string(w + 2 - (section == "probe" ? 5 : section == "audit" ? 5 : 9), ' ');
+      const std::string title = section == "env"     ? "ENVIRONMENT"
+                                : section == "probe" ? "PROBE"
+                                : section == "audit" ? "AUDIT"
+                                                     : "ASLR BITS";
+      w = std::max(w, title.size());
+      s += std::string("\n") + bold + title + std::string(w + 2 - title.size(), ' ');
       for (std::size_t i = 0; i < entries.size(); ++i) {
-        std::snprintf(buf, sizeof buf, " %-14s", ("[" + std::to_string(i + 1) + "]").c_str());
+        std::snprintf(buf, sizeof buf, " %-20s", ("[" + std::to_string(i + 1) + "]").c_str());
         s += buf;
       }
       s += std::string(off) + "   (* differs)\n";
     }
-    std::size_t w = 4;
+    std::size_t w = 11;
     for (const auto& r : rows)
       if (r.section == section) w = std::max(w, r.name.size());
     std::snprintf(buf, sizeof buf, "%s%-*s ", row.differs ? "*" : " ", static_cast<int>(w), row.name.c_str());
@@ -176,13 +186,14 @@ std::string matrix_text(const std::vector<MatrixEntry>& entries, bool color) {
     for (std::size_t i = 0; i < entries.size(); ++i) {
       std::string cell = entries[i].report ? row.cells[i] : "-";
       if (cell.empty()) cell = "(none)";
-      if (cell.size() > 14) cell = cell.substr(0, 13) + "~";
+      if (cell.size() > 20) cell = cell.substr(0, 19) + "~";
       const bool bad = section == "probe" && (cell == "fail" || cell == "error");
-      std::snprintf(buf, sizeof buf, " %s%-14s%s", bad ? red : "", cell.c_str(), bad ? off : "");
+      std::snprintf(buf, sizeof buf, " %s%-20s%s", bad ? red : "", cell.c_str(), bad ? off : "");
       s += buf;
       if (section == "probe" && entries[i].report && row.cells[i] != "pass" && !row.details[i].empty())
         notes.push_back(row.name + " [" + std::to_string(i + 1) + "] " + row.cells[i] + ": " + one_line(row.details[i]));
     }
+    while (s.ends_with(' ')) s.pop_back();
     s += "\n";
   }
   if (!notes.empty()) {

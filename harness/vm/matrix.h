@@ -33,7 +33,7 @@ struct MatrixEntry {
 /// One row of a comparison: a probe, an audit check or an ASLR region, with
 /// one cell per entry ("" when that entry has no such row).
 struct MatrixRow {
-  std::string section;  ///< "probe", "audit" or "aslr"
+  std::string section;  ///< "env", "probe", "audit" or "aslr"
   std::string name;
   std::vector<std::string> cells;
   /// The cells' details (skip and fail reasons, audit whys), same order.
@@ -41,7 +41,7 @@ struct MatrixRow {
   bool differs = false;  ///< not every entry that ran has the same cell
 };
 
-/// Rows in section order (probes, audit, aslr), the differing rows first
+/// Rows in section order (environment, probes, audit, aslr), the differing rows first
 /// within each section, otherwise in report order. Pure.
 std::vector<MatrixRow> compare(const std::vector<MatrixEntry>& entries);
 

@@ -1,6 +1,8 @@
 #include "session.h"
 
 #include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -39,6 +41,21 @@ class TempDir {
   explicit TempDir(std::string p) : path_(std::move(p)) {}
   std::string path_;
 };
+
+/// `path` without its debug sections, copied into `dir` with `objcopy
+/// --strip-debug` (binutils): the harness built RelWithDebInfo is 30 MiB,
+/// 1.5 MiB without, and every MiB is unpacked by an emulated CPU at boot.
+/// `path` itself when objcopy is missing or fails (still correct, slower).
+std::string stripped(const std::string& path, const std::string& dir) {
+  const std::string out = dir + "/" + fs::path(path).filename().string();
+  const char* argv[] = {"objcopy", "--strip-debug", path.c_str(), out.c_str(), nullptr};
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, "objcopy", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) return path;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? out : path;
+}
 
 Result<void> write_file(const std::string& path, const std::string& data) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -107,6 +124,8 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
   // What goes in: busybox as /init's shell, the kernel's config, and either
   // the harness with its probes and libraries, or the modules that mount
   // the host's root.
+  auto tmp = TempDir::make();
+  if (!tmp) return fail(label, tmp.error().message);
   CpioArchive cpio;
   if (access(o.busybox.c_str(), X_OK) != 0)
     return fail(label, o.busybox + ": " + std::strerror(errno) + " (install Debian busybox-static)");
@@ -130,11 +149,14 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
     cmd.modules = std::move(*mods);
   } else {
     std::vector<std::string> programs = {o.harness};
-    if (auto r = cpio.add_file("vmakit/bin/vma-harness", o.harness); !r) return fail(label, r.error().message);
+    if (auto r = cpio.add_file("vmakit/bin/vma-harness", stripped(o.harness, tmp->path())); !r)
+      return fail(label, r.error().message);
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(o.probes_dir, ec)) {
       if (!e.is_regular_file() || access(e.path().c_str(), X_OK) != 0) continue;
-      if (auto r = cpio.add_file("vmakit/bin/probes/" + e.path().filename().string(), e.path().string()); !r)
+      if (auto r = cpio.add_file("vmakit/bin/probes/" + e.path().filename().string(),
+                                 stripped(e.path().string(), tmp->path()));
+          !r)
         return fail(label, r.error().message);
       programs.push_back(e.path().string());
     }
@@ -148,8 +170,6 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
   cmd.argv.insert(cmd.argv.end(), o.args.begin(), o.args.end());
   cpio.add_data("init", init_script(cmd), 0755);
 
-  auto tmp = TempDir::make();
-  if (!tmp) return fail(label, tmp.error().message);
   const std::string initrd = tmp->path() + "/initrd.cpio";
   if (auto r = write_file(initrd, cpio.finish()); !r) return fail(label, r.error().message);
 
@@ -162,6 +182,7 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
   q.memory_mib = o.memory_mib;
   q.smp = o.smp ? o.smp : static_cast<unsigned>(std::clamp(sysconf(_SC_NPROCESSORS_ONLN), 1L, 2L));
   if (o.host_root) q.share = "/";
+  q.append = o.append;
   auto result = run_guest(qemu_argv(q), o.timeout, on_console);
   if (!result) return fail(label, result.error().message);
   run.result = std::move(*result);

@@ -34,6 +34,7 @@ struct VmOptions {
   std::string probes_dir;       ///< host directory of the probes
   std::string busybox = "/bin/busybox";  ///< a static busybox (busybox-static)
   std::string cwd;              ///< host_root: where argv runs
+  std::vector<std::string> append;  ///< more kernel parameters (last wins)
 };
 
 struct VmRun {
