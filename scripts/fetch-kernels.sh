@@ -56,7 +56,12 @@ apt_opts=()
 setup_apt() {
   local suite=$1
   apt_opts=()
-  if [[ $suite == "$own_suite" && $arch == "$host_arch" ]]; then return; fi
+  # The machine's own suite and architecture: its own apt lists, when they
+  # know the kernel metapackage.
+  if [[ $suite == "$own_suite" && $arch == "$host_arch" ]] &&
+     apt-cache show "linux-image-$arch" >/dev/null 2>&1; then
+    return
+  fi
   local uri; uri=$(archive_uri)
   if [[ -z $uri ]]; then
     echo "fetch-kernels: no apt source for $own_suite on this machine to take the archive URI from" >&2
