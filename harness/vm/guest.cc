@@ -94,6 +94,11 @@ void ConsoleParser::finish() {
   partial_.clear();
 }
 
+void ConsoleParser::note(std::string l) {
+  last_.push_back(std::move(l));
+  if (last_.size() > kLastLines) last_.pop_front();
+}
+
 std::vector<std::string> ConsoleParser::take_console() { return std::exchange(console_, {}); }
 
 void ConsoleParser::line(std::string l) {
@@ -151,10 +156,12 @@ class QemuProcess {
       wait();
     }
     if (fd_ >= 0) close(fd_);
+    if (err_fd_ >= 0) close(err_fd_);
   }
 
-  /// Starts argv with stdout and stderr on a pipe (fd()), stdin
-  /// /dev/null, or `input` through a pipe when given.
+  /// Starts argv with stdout (the serial console) on a pipe (fd()), stderr
+  /// (QEMU's own messages) on another (err_fd()), stdin /dev/null, or
+  /// `input` through a pipe when given.
   Result<void> start(const std::vector<std::string>& argv, const std::string* input = nullptr) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
@@ -167,6 +174,8 @@ class QemuProcess {
     }
     int in[2] = {-1, -1};
     if (input && pipe2(in, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
+    int q[2];
+    if (pipe2(q, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -184,7 +193,7 @@ class QemuProcess {
       const int null = input ? in[0] : open("/dev/null", O_RDONLY);
       dup2(null, 0);
       dup2(p[1], 1);
-      dup2(p[1], 2);
+      dup2(q[1], 2);
       execvp(args[0], args.data());
       const int err = errno;
       (void)!write(e[1], &err, sizeof err);
@@ -194,7 +203,9 @@ class QemuProcess {
     pid_ = pid;
     close(p[1]);
     close(e[1]);
+    close(q[1]);
     fd_ = p[0];
+    err_fd_ = q[0];
     if (input) {
       close(in[0]);
       // A few bytes: the pipe buffer takes them without blocking.
@@ -213,6 +224,7 @@ class QemuProcess {
   }
 
   int fd() const { return fd_; }
+  int err_fd() const { return err_fd_; }
 
   /// Kills the group (QEMU and anything it started).
   void kill_group() {
@@ -230,7 +242,7 @@ class QemuProcess {
 
  private:
   pid_t pid_ = -1;
-  int fd_ = -1;
+  int fd_ = -1, err_fd_ = -1;
 };
 
 std::string last_lines_text(const ConsoleParser& p) {
@@ -284,6 +296,8 @@ Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadl
   QemuProcess qemu;
   if (auto r = qemu.start(argv); !r) return r.error();
   ConsoleParser parser;
+  bool err_open = true;
+  std::string qemu_err;  // QEMU's own messages: kept apart from the guest's output
   auto flush = [&] {
     for (auto& l : parser.take_console())
       if (on_console) on_console(l);
@@ -295,8 +309,8 @@ Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadl
       why = "no report within " + std::to_string(static_cast<int>(deadline_s)) + " s (guest hung?); QEMU killed";
       break;
     }
-    pollfd fds[2] = {{qemu.fd(), POLLIN, 0}, {sfd, POLLIN, 0}};
-    const int n = poll(fds, sfd >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 1000)));
+    pollfd fds[3] = {{qemu.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {err_open ? qemu.err_fd() : -1, POLLIN, 0}};
+    const int n = poll(fds, 3, static_cast<int>(std::min<long long>(left, 1000)));
     if (n < 0 && errno != EINTR) {
       why = std::string("poll: ") + std::strerror(errno);
       break;
@@ -307,6 +321,12 @@ Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadl
       (void)!read(sfd, &si, sizeof si);
       why = std::string("interrupted by ") + strsignal(static_cast<int>(si.ssi_signo)) + "; QEMU killed";
       break;
+    }
+    if (fds[2].revents & (POLLIN | POLLHUP)) {
+      char buf[4096];
+      const ssize_t got = read(qemu.err_fd(), buf, sizeof buf);
+      if (got <= 0) err_open = false;
+      else qemu_err.append(buf, static_cast<std::size_t>(got));
     }
     if (fds[0].revents & (POLLIN | POLLHUP)) {
       char buf[65536];
@@ -323,6 +343,14 @@ Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadl
   const int status = qemu.wait();
   parser.finish();
   flush();
+  // What QEMU said (an unknown CPU model, a missing file) ends the console
+  // lines an error shows.
+  for (std::size_t p = 0; p < qemu_err.size();) {
+    std::size_t nl = qemu_err.find('\n', p);
+    if (nl == std::string::npos) nl = qemu_err.size();
+    if (nl > p) parser.note(qemu_err.substr(p, nl - p));
+    p = nl + 1;
+  }
   GuestResult r;
   r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
   if (!why.empty()) return Error{why + last_lines_text(parser)};

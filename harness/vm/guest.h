@@ -55,6 +55,9 @@ class ConsoleParser {
   /// Console lines after init outside the report, as they come (the
   /// command's stderr). Taken (cleared) by the caller.
   std::vector<std::string> take_console();
+  /// Adds a line to last_lines() that did not come from the console
+  /// (QEMU's own stderr).
+  void note(std::string l);
   /// The last lines printed outside the report, boot messages included,
   /// for error messages.
   const std::deque<std::string>& last_lines() const { return last_; }

@@ -21,7 +21,7 @@ std::vector<std::string> qemu_argv(const QemuSpec& s) {
       "-append", append,
   };
   if (!s.share.empty()) {
-    argv.insert(argv.end(), {"-fsdev", "local,id=hostroot,path=" + s.share + ",security_model=none,readonly=on",
+    argv.insert(argv.end(), {"-fsdev", "local,id=hostroot,path=" + s.share + ",security_model=none,readonly=on,multidevs=remap",
                              "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot"});
   }
   return argv;

@@ -109,7 +109,7 @@ TEST_CASE("qemu_argv: TCG, 5-level paging off, initramfs only") {
   s.append = {"la57=off"};
   const auto v = qemu_argv(s);
   CHECK(v[v.size() - 5].ends_with("vmakit.cpu=max,la57=off la57=off"));
-  CHECK(v[v.size() - 3] == "local,id=hostroot,path=/,security_model=none,readonly=on");
+  CHECK(v[v.size() - 3] == "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap");
   CHECK(v.back() == "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot");
 }
 
