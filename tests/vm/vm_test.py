@@ -25,7 +25,7 @@ from casetest import check, main, skip  # noqa: E402
 ARGS = None
 QEMU = "qemu-system-x86_64"
 BOOKWORM, TRIXIE = "bookworm-amd64", "trixie-amd64"
-LIVE_TESTS = r"^(core\.live\.|live: |e2e: vma CLI$)"
+LIVE_TESTS = r"^(core\.live\.|live:|e2e: vma CLI$)"
 
 
 def kernel(name):
