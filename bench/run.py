@@ -1207,7 +1207,8 @@ def main():
     results = {"started": started, "seconds": elapsed, "quick": args.quick, "machine": mach, "build": binfo,
                "config": cfg, "items": run.items, "notes": run.notes, "errors": run.errors,
                "gbench_context": getattr(run, "gbench_context", None) or (previous or {}).get("gbench_context"),
-               "live": {str(k): v for k, v in getattr(run, "results_live", {}).items()}}
+               "live": {str(k): v for k, v in getattr(run, "results_live", {}).items()}
+               or (previous or {}).get("live", {})}
     json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     log("wrote %s and %s in %.0f s" % (md_path, json_path, elapsed))
     for k in sorted(run.items):

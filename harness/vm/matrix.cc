@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <set>
 
+#include "report.h"  // xml_escape, one_line
+
 namespace vma::harness::vm {
 namespace {
 
@@ -29,27 +31,6 @@ struct RowTable {
     it->details[col] = std::move(detail);
   }
 };
-
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') o += ' ';
-        else o += c;
-    }
-  }
-  return o;
-}
-
-std::string one_line(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
-}
 
 /// One entry's cases (probes, audit, aslr) as (name, status, message).
 struct Case {
