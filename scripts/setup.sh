@@ -28,6 +28,8 @@ packages=(
   # vma-harness vm / matrix: QEMU, the guest's /init, module tools, xz
   # modules, and what fetch-kernels.sh uses (apt, dpkg-deb, depmod).
   qemu-system-x86 busybox-static cpio kmod liblzma-dev procps
+  # tests/lava reads the LAVA test definition.
+  python3-yaml
 )
 
 missing=()
