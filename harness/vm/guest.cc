@@ -306,7 +306,9 @@ Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadl
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
     if (left <= 0) {
-      why = "no report within " + std::to_string(static_cast<int>(deadline_s)) + " s (guest hung?); QEMU killed";
+      why = "no report within " + std::to_string(static_cast<int>(deadline_s)) + " s " +
+            (parser.reached_init() ? "after init (the command hung?)" : "(the kernel never reached init)") +
+            "; QEMU killed";
       break;
     }
     pollfd fds[3] = {{qemu.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {err_open ? qemu.err_fd() : -1, POLLIN, 0}};

@@ -123,11 +123,13 @@ def case_guest_hangs():
     need_qemu()
     h = Harness()
     t0 = time.monotonic()
-    p = h.run("vm", "--kernel", kernel(TRIXIE), "--accel", "tcg", "--timeout", "20", "--host-root", "--exec",
+    # The guest boots, mounts the host's root and runs a command that never
+    # ends: the deadline kills it and says it got past init.
+    p = h.run("vm", "--kernel", kernel(TRIXIE), "--accel", "tcg", "--timeout", "60", "--host-root", "--exec",
               "--", "sleep", "3600", timeout=300)
     took = time.monotonic() - t0
-    expect(p, 2, f"vm {TRIXIE}: no report within 20 s (guest hung?); QEMU killed", "last console lines:")
-    check(took < 40, f"the deadline was 20 s, the run took {took:.0f} s")
+    expect(p, 2, f"vm {TRIXIE}: no report within 60 s after init (the command hung?); QEMU killed")
+    check(took < 80, f"the deadline was 60 s, the run took {took:.0f} s")
 
 
 def case_sigterm_kills_qemu():
