@@ -26,7 +26,6 @@ constexpr std::array kArches = {
         .console = "ttyS0",
         .default_cpu = "max",
         .kvm_cpu = "host",
-        .no_la57 = "la57=off",
         .page_size = 4096,
         .lib_dirs = kX86LibDirs,
         .root_modules = kX86RootModules,

@@ -18,9 +18,6 @@ struct GuestArch {
   std::string_view console;        ///< console= device of the serial port
   std::string_view default_cpu;    ///< -cpu when none is given (TCG: every feature)
   std::string_view kvm_cpu;        ///< -cpu under KVM
-  /// CPU model option that turns 5-level paging off ("la57=off"), empty when
-  /// the arch has no such option.
-  std::string_view no_la57;
   unsigned page_size;              ///< bytes
   /// Directories the dynamic loader searches by default for this arch's
   /// libraries (Debian multiarch), in order.
