@@ -167,14 +167,18 @@ def case_vm_exit_status():
     need_qemu()
     h = Harness()
     k = kernel(TRIXIE)
-    p = h.run("vm", "--kernel", k, "--cpu", "max,la57=off", "--", "run", "--only", "noncanonical-jump,mseal",
-              "--format", "json", timeout=300)
+    # A bare image this time (its config-RELEASE beside it is handed over).
+    image = next(os.path.join(k, "boot", f) for f in sorted(os.listdir(os.path.join(k, "boot")))
+                 if f.startswith("vmlinuz-"))
+    p = h.run("vm", "--kernel", image, "--cpu", "max,la57=off", "--", "run", "--only", "noncanonical-jump,mseal",
+              "--with-audit", "--format", "json", timeout=300)
     expect(p, 0)
     j = json.loads(p.stdout)  # the inner run's own output, unchanged
     env = j["environment"]
     check(env["kernel_release"].startswith("6.12."), f"release {env['kernel_release']}")
     check(env["paging_levels"] == 4, f"la57=off: {env['paging_levels']}-level paging")
     check(env["vm"]["cpu"] == "max,la57=off" and env["vm"]["accel"] in ("tcg", "kvm"), f"vm: {env['vm']}")
+    check(j["audit"]["kconfig"] == "/vmakit/config", f"audit read {j['audit']['kconfig']}")
     # A kernel that boots and fails its profile: exit 1 (hardened wants W^X).
     p = h.run("vm", "--kernel", k, "--", "run", "--profile", "hardened", "--only", "wx-mmap", timeout=300)
     expect(p, 1)
