@@ -57,7 +57,7 @@ FULL = {
     "per_probe_n": 100,
     "paxtest": True,
     "aslr_samples": 1500,
-    "vm_reps": 2,             # item 6: boots per kernel and CPU model
+    "vm_reps": 3,             # item 6: boots per kernel and CPU model (TCG timing is noisy)
     "vm_matrix": True,
 }
 QUICK = {
