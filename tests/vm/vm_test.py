@@ -153,14 +153,35 @@ def case_sigterm_kills_qemu():
 def case_bad_kernel_in_matrix():
     need_qemu()
     h = Harness()
-    p = h.run("matrix", "--kernel", "/nonexistent/vmakit-kernel", "--kernel", kernel(TRIXIE), "--cpu",
-              "max,la57=off", "--accel", "tcg", "--format", "json", timeout=300)
+    args = ["matrix", "--kernel", "/nonexistent/vmakit-kernel", "--kernel", kernel(TRIXIE), "--cpu", "max,la57=off",
+            "--accel", "tcg"]
+    p = h.run(*args, "--format", "json", timeout=300)
     check(p.returncode == 2, f"want exit 2, got {p.returncode}: {p.stderr[-2000:]}")
     j = json.loads(p.stdout)
     bad, good = j["kernels"]
     check(bad["report"] is None and "No such file or directory" in bad["error"], f"bad entry: {bad}")
     check(good["error"] is None and good["exit_status"] == 0, f"the other kernel did not run: {good['error']}")
     check(good["report"]["summary"]["fail"] == 0, "the other kernel's report has failures")
+    n = len(good["report"]["results"])
+
+    # The same matrix as CI servers read it (Debian's python3-tap, python3-junitparser).
+    from tap.parser import Parser
+    import junitparser
+    p = h.run(*args, "--format", "ktap", timeout=300)
+    check(p.returncode == 2, f"ktap: exit {p.returncode}")
+    top = [l for l in Parser().parse_text("\n".join(x for x in p.stdout.splitlines() if not x.startswith(" ")))]
+    plans = [l for l in top if l.category == "plan"]
+    tests = [l for l in top if l.category == "test"]
+    check(len(plans) == 1 and plans[0].expected_tests == 2 == len(tests), f"ktap top level: {p.stdout[:400]}")
+    check(not tests[0].ok and tests[1].ok, "ktap: run 1 not ok, run 2 ok")
+    nested = [x for x in p.stdout.splitlines() if x.startswith("    ok ") or x.startswith("    not ok ")]
+    check(len(nested) == n, f"ktap: {len(nested)} nested results, the JSON has {n}")
+    p = h.run(*args, "--format", "junit", timeout=300)
+    xml = junitparser.JUnitXml.fromstring(p.stdout)
+    suites = list(xml)
+    check(len(suites) == 2, f"junit: {len(suites)} suites")
+    check([type(r) for c in suites[0] for r in c.result] == [junitparser.Error], "junit: the bad kernel is an error")
+    check(len(list(suites[1])) == n, f"junit: {len(list(suites[1]))} cases, the JSON has {n}")
 
 
 def case_vm_exit_status():
