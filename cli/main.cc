@@ -118,6 +118,8 @@ std::unique_ptr<vma::RegionSource> open_source(const po::variables_map& vm, bool
     if (vm.count("exe")) exe = vm["exe"].as<std::string>();
     auto src = vma::CoreSource::open(vm["core"].as<std::string>(), exe);
     if (!src) fail(src.error().message);
+    if (vm.count("arch"))
+      if (auto r = (*src)->use_target(target); !r) fail(r.error().message);
     warn_unusable_files(**src);
     return std::move(src).value();
   }

@@ -483,6 +483,8 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
   target_.mmap_min_addr = host.mmap_min_addr;
   // (gdb writes NT_FILE with page size 1 and byte offsets: not a page size.)
   target_.page_size = file_page_size_ >= 4096 ? file_page_size_ : (host.arch == target_.arch ? host.page_size : 4096);
+  // Without such a mapping the core cannot tell: the narrower width, marked
+  // unknown, so that answers give both readings (use_target() settles it).
   if (target_.arch == Arch::x86_64) {
     target_.va_bits = 47;
     for (const Segment& s : segments_)
@@ -492,6 +494,7 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
     for (const Segment& s : segments_)
       if (s.range.start < 0xfff0000000000000ull && s.range.end > (1ull << 48)) target_.va_bits = 52;
   }
+  target_.va_bits_known = target_.va_bits == 56 || target_.va_bits == 52;
 
   // The main executable: the NT_FILE entry that holds the program headers
   // (AT_PHDR) or the entry point (AT_ENTRY); else --exe; else the AT_EXECFN
@@ -800,6 +803,17 @@ void CoreSource::recover_prot_none(std::vector<Mapping>& out) const {
         tail.range.end == head.range.start + kArena)
       tail.perms = Perms::none;
   }
+}
+
+Result<void> CoreSource::use_target(const Target& t) {
+  if (t.arch != target_.arch)
+    return Error{fmt::format("{}: the core is {}, not {}", path_, target_.name(), t.name())};
+  if (target_.va_bits_known && t.va_bits < target_.va_bits)
+    return Error{fmt::format("{}: the core maps user memory above {} bits: it is {}, not {}", path_, t.va_bits,
+                             target_.name(), t.name())};
+  target_.va_bits = t.va_bits;
+  target_.va_bits_known = true;
+  return {};
 }
 
 Result<Snapshot> CoreSource::snapshot() {

@@ -121,6 +121,10 @@ class CoreSource : public RegionSource {
   std::optional<int> fatal_tid() const;
 
   const Target& target() const { return target_; }
+  /// Settles what the core cannot say (the VA width, see Target::va_bits_known)
+  /// from `t` (a user's --arch). Fails when `t` is another architecture, or
+  /// narrower than a mapping of the core.
+  Result<void> use_target(const Target& t);
   CoreWriter writer() const { return writer_; }
   /// Threads in note order.
   const std::vector<CoreThread>& threads() const { return threads_; }

@@ -12,7 +12,8 @@
 #
 # Suites other than the machine's own are read through a private apt
 # configuration (DIR/.apt/SUITE-ARCH) whose sources reuse the archive URIs
-# of the machine's own apt sources: no host name is written here. Reruns
+# of the machine's own apt sources (scripts/apt-uris.sh): no host name is
+# written here. Reruns
 # are fast: .debs are kept in DIR/.debs, private package lists are refreshed
 # once a day, a package already unpacked is left alone.
 #
@@ -44,11 +45,10 @@ dir=$(cd "$dir" && pwd)
 own_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 host_arch=$(dpkg --print-architecture)
 
-# The machine's Debian archive URI: the one its own suite comes from.
-archive_uri() {
-  apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 'Identifier: Packages' 2>/dev/null |
-    awk -v s="$own_suite" '$2 == s { print $1; exit }'
-}
+# debian_uri: the machine's Debian archive URI, the one its own suite
+# comes from (scripts/apt-uris.sh).
+# shellcheck source=apt-uris.sh
+. "$top/scripts/apt-uris.sh"
 
 # apt options for SUITE: none for the machine's own suite and architecture,
 # else a private sources list, lists dir, cache and empty dpkg status.
@@ -62,7 +62,7 @@ setup_apt() {
      apt-cache show "linux-image-$arch" >/dev/null 2>&1; then
     return
   fi
-  local uri; uri=$(archive_uri)
+  local uri; uri=$(debian_uri)
   if [[ -z $uri ]]; then
     echo "fetch-kernels: no apt source for $own_suite on this machine to take the archive URI from" >&2
     exit 2

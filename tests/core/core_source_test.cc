@@ -392,6 +392,29 @@ TEST_CASE("x86_64 user mappings above 47 bits mean LA57", "[core]") {
   auto src = vma::CoreSource::open(f.path);
   REQUIRE(src.ok());
   CHECK((*src)->target().va_bits == 56);
+  CHECK((*src)->target().va_bits_known);
+  // --arch cannot make it narrower than its mappings.
+  auto narrow = (*src)->use_target(*vma::Target::parse("x86_64"));
+  REQUIRE_FALSE(narrow.ok());
+  CHECK(narrow.error().message == f.path + ": the core maps user memory above 47 bits: it is x86_64-la57, not x86_64");
+}
+
+TEST_CASE("without a mapping above 47 bits the paging mode is unknown until --arch says", "[core]") {
+  TempFile f(build(typical_spec()).bytes);
+  auto src = vma::CoreSource::open(f.path);
+  REQUIRE(src.ok());
+  CHECK((*src)->target().va_bits == 47);
+  CHECK_FALSE((*src)->target().va_bits_known);
+  CHECK((*src)->target().other_reading()->name() == "x86_64-la57");
+  auto other_arch = (*src)->use_target(*vma::Target::parse("aarch64"));
+  REQUIRE_FALSE(other_arch.ok());
+  CHECK(other_arch.error().message == f.path + ": the core is x86_64, not aarch64");
+  REQUIRE((*src)->use_target(*vma::Target::parse("x86_64-la57")).ok());
+  auto snap = (*src)->snapshot();
+  REQUIRE(snap.ok());
+  CHECK(snap->target.va_bits == 56);
+  CHECK(snap->target.va_bits_known);
+  CHECK_FALSE(snap->target.other_reading());
 }
 
 TEST_CASE("bad files: one exact message each", "[core][errors]") {

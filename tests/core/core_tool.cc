@@ -56,6 +56,7 @@ json describe(vma::RegionSource& src, const vma::Snapshot& snap, const std::vect
            {"note", r.note}};
     j["tid"] = r.tid ? json(*r.tid) : json(nullptr);
     j["image"] = r.image ? json(r.image->path) : json(nullptr);
+    if (r.vma) j["vma"] = {{"start", vma::hex(r.vma->start)}, {"end", vma::hex(r.vma->end)}};
     regions.push_back(j);
   }
   out["regions"] = regions;
@@ -65,6 +66,8 @@ json describe(vma::RegionSource& src, const vma::Snapshot& snap, const std::vect
     lookups.push_back({{"addr", vma::hex(a)},
                        {"kind", std::string(vma::to_string(an.kind))},
                        {"tid", an.thread ? json(*an.thread) : json(nullptr)}});
+    for (const vma::Reading& r : an.readings)
+      lookups.back()["readings"].push_back(std::string(vma::to_string(r.kind)));
   }
   out["lookups"] = lookups;
   return out;
