@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Boots Debian 12's arm64 kernel in QEMU (qemu-system-aarch64 -M virt,mte=on
+# -cpu max, TCG) with an initramfs that carries the aarch64 cross build
+# (vma, vma-harness, the probes and the shared libraries they load, found
+# through the multiarch tree), runs one command there and powers off. Its
+# output is the command's; its exit status is the command's.
+#
+#   bash scripts/arm64-guest.sh [--kernel DIR] [--build DIR] [--timeout S] -- CMD [ARGS...]
+#   bash scripts/arm64-guest.sh -- vma-harness run
+#
+# --kernel: an unpacked linux-image-*-arm64 package (boot/vmlinuz-*,
+#   boot/config-*); without it, Debian 12's newest arm64 kernel is fetched by
+#   package name into $VMAKIT_KERNELS (default /var/tmp/vmakit-kernels) with
+#   the machine's own apt sources (scripts/cross-aarch64.sh adds arm64).
+# --build: the cross build (default build-aarch64; scripts/cross-aarch64.sh).
+# CMD runs as root in / of the initramfs, with the build's products on PATH
+# and the kernel's config at /boot/config-$(uname -r) for the audit.
+#
+# What the kernel needs built in (Debian's arm64 6.1 has all of them): the
+# PL011 serial console (SERIAL_AMBA_PL011_CONSOLE), BLK_DEV_INITRD with
+# RD_GZIP, DEVTMPFS, PROC_FS, SYSFS. No modules are loaded.
+#
+# This is the arm64 guest path until `vma-harness vm` (issue 14) can boot an
+# aarch64 row of its own: then it gives way to that.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+kernel_dir=""
+build=$top/build-aarch64
+limit=120
+while (($#)); do
+  case "$1" in
+    --kernel) kernel_dir=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --timeout) limit=$2; shift 2 ;;
+    --) shift; break ;;
+    *) echo "usage: bash scripts/arm64-guest.sh [--kernel DIR] [--build DIR] [--timeout S] -- CMD [ARGS...]" >&2; exit 2 ;;
+  esac
+done
+if (($# == 0)); then
+  echo "arm64-guest: no command to run (after --)" >&2
+  exit 2
+fi
+for tool in qemu-system-aarch64 aarch64-linux-gnu-readelf cpio gzip; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "arm64-guest: $tool not found (bash scripts/cross-aarch64.sh --deps installs it)" >&2
+    exit 2
+  fi
+done
+if [[ ! -x $build/vma-harness ]]; then
+  echo "arm64-guest: $build/vma-harness not built (bash scripts/cross-aarch64.sh)" >&2
+  exit 2
+fi
+
+cache=${VMAKIT_KERNELS:-/var/tmp/vmakit-kernels}
+# Downloads a Debian package by name (arch qualified) into $cache and unpacks it.
+fetch() {
+  local pkg=$1 dest=$2
+  [[ -d $dest ]] && return 0
+  mkdir -p "$cache/debs"
+  (cd "$cache/debs" && apt-get download -q "$pkg" >/dev/null) || {
+    echo "arm64-guest: apt-get download $pkg failed (is arm64 added? bash scripts/cross-aarch64.sh --deps)" >&2
+    exit 2
+  }
+  local deb
+  deb=$(ls -t "$cache/debs/${pkg%%:*}"_*.deb | head -1)
+  mkdir -p "$dest.tmp" && dpkg-deb -x "$deb" "$dest.tmp" && mv "$dest.tmp" "$dest"
+}
+
+if [[ -z $kernel_dir ]]; then
+  pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-arm64$' | cut -d' ' -f1 | sort -V | tail -1)
+  if [[ -z $pkg ]]; then
+    echo "arm64-guest: no linux-image-6.1.0-*-arm64 in the apt lists (bash scripts/cross-aarch64.sh --deps adds arm64)" >&2
+    exit 2
+  fi
+  kernel_dir=$cache/$pkg
+  fetch "$pkg:arm64" "$kernel_dir"
+fi
+vmlinuz=$(ls "$kernel_dir"/boot/vmlinuz-* 2>/dev/null | head -1)
+if [[ -z $vmlinuz ]]; then
+  echo "arm64-guest: $kernel_dir: no boot/vmlinuz-* (expected an unpacked linux-image package)" >&2
+  exit 2
+fi
+release=${vmlinuz##*/vmlinuz-}
+busybox_dir=$cache/busybox-static-arm64
+fetch busybox-static:arm64 "$busybox_dir"
+
+work=$(mktemp -d /tmp/vmakit-arm64-guest.XXXXXX)
+qemu_pid=""
+cleanup() {
+  if [[ -n $qemu_pid ]]; then kill -KILL "$qemu_pid" 2>/dev/null || true; wait "$qemu_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+root=$work/root
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,boot,lib,vmakit/probes,etc}
+cp "$busybox_dir/bin/busybox" "$root/bin/busybox"
+for applet in sh mount poweroff cat echo sleep uname ls mkdir sysctl; do ln -s busybox "$root/bin/$applet"; done
+cp "$build/vma" "$build/vma-harness" "$root/vmakit/"
+cp "$build"/probes/* "$root/vmakit/probes/" 2>/dev/null || true
+rm -rf "$root/vmakit/probes/CMakeFiles" "$root/vmakit/probes/cmake_install.cmake"
+cp "$kernel_dir/boot/config-$release" "$root/boot/" 2>/dev/null || true
+echo "nobody:x:65534:65534:nobody:/:/bin/sh" > "$root/etc/passwd"
+
+# The shared libraries the products load, resolved in the multiarch tree.
+multiarch=/usr/lib/aarch64-linux-gnu
+declare -A seen=()
+queue=("$build/vma" "$build/vma-harness" "$root"/vmakit/probes/*)
+while ((${#queue[@]})); do
+  f=${queue[0]}; queue=("${queue[@]:1}")
+  while read -r lib; do
+    [[ -n ${seen[$lib]:-} ]] && continue
+    seen[$lib]=1
+    src=$multiarch/$lib
+    [[ -e $src ]] || src=/lib/aarch64-linux-gnu/$lib
+    if [[ ! -e $src ]]; then echo "arm64-guest: $f needs $lib, not found in $multiarch" >&2; exit 2; fi
+    cp -L "$src" "$root/lib/$lib"
+    queue+=("$src")
+  done < <(aarch64-linux-gnu-readelf -d "$f" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+done
+cp -L /lib/ld-linux-aarch64.so.1 "$root/lib/"
+
+# The command, quoted for sh.
+cmd=$(printf '%q ' "$@")
+cat > "$root/init" <<INIT
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+export PATH=/vmakit:/bin LD_LIBRARY_PATH=/lib
+cd /
+echo VMAKIT-BEGIN
+$cmd
+echo "VMAKIT-EXIT \$?"
+poweroff -f
+INIT
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd"
+
+# A copy of the library directory for ld.so: /lib64 is not where the aarch64
+# interpreter path points, /lib/ld-linux-aarch64.so.1 is.
+log=$work/console
+set +e
+qemu-system-aarch64 -M virt,mte=on -cpu max -smp 2 -m 1024 -nographic -no-reboot \
+  -kernel "$vmlinuz" -initrd "$work/initrd" \
+  -append "console=ttyAMA0 quiet panic=-1 rdinit=/init" >"$log" 2>&1 </dev/null &
+qemu_pid=$!
+deadline=$((SECONDS + limit))
+while kill -0 "$qemu_pid" 2>/dev/null; do
+  if ((SECONDS >= deadline)); then
+    echo "arm64-guest: $release did not finish within ${limit}s; last console lines:" >&2
+    tail -n 15 "$log" >&2
+    exit 2
+  fi
+  sleep 0.2
+done
+wait "$qemu_pid"
+qemu_pid=""
+set -e
+if ! grep -q '^VMAKIT-EXIT ' "$log"; then
+  echo "arm64-guest: $release never reached the end of the command; last console lines:" >&2
+  tail -n 15 "$log" >&2
+  exit 2
+fi
+sed -n '/^VMAKIT-BEGIN/,/^VMAKIT-EXIT /p' "$log" | sed '1d;$d' | tr -d '\r'
+status=$(sed -n 's/^VMAKIT-EXIT \([0-9]*\).*/\1/p' "$log" | tr -d '\r')
+exit "$status"
