@@ -41,7 +41,7 @@ if (($# == 0)); then
   echo "arm64-guest: no command to run (after --)" >&2
   exit 2
 fi
-for tool in qemu-system-aarch64 aarch64-linux-gnu-readelf cpio gzip; do
+for tool in qemu-system-aarch64 aarch64-linux-gnu-readelf aarch64-linux-gnu-strip cpio gzip; do
   if ! command -v "$tool" >/dev/null; then
     echo "arm64-guest: $tool not found (bash scripts/cross-aarch64.sh --deps installs it)" >&2
     exit 2
@@ -98,17 +98,21 @@ trap 'exit 143' TERM
 root=$work/root
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,boot,lib,vmakit/probes,etc}
 cp "$busybox_dir/bin/busybox" "$root/bin/busybox"
-for applet in sh mount poweroff cat echo sleep uname ls mkdir sysctl; do ln -s busybox "$root/bin/$applet"; done
+for applet in sh mount poweroff cat echo sleep uname ls mkdir sysctl grep sed kill base64 head tail wc; do ln -s busybox "$root/bin/$applet"; done
 cp "$build/vma" "$build/vma-harness" "$root/vmakit/"
+[[ -x $build/vma-testee ]] && cp "$build/vma-testee" "$root/vmakit/"
+cp "$top/scripts/arm64-live.sh" "$root/vmakit/"
 cp "$build"/probes/* "$root/vmakit/probes/" 2>/dev/null || true
 rm -rf "$root/vmakit/probes/CMakeFiles" "$root/vmakit/probes/cmake_install.cmake"
+# Debug info is most of the bytes; the guest needs none of it.
+aarch64-linux-gnu-strip --strip-debug "$root/vmakit/vma" "$root/vmakit/vma-harness"
 cp "$kernel_dir/boot/config-$release" "$root/boot/" 2>/dev/null || true
 echo "nobody:x:65534:65534:nobody:/:/bin/sh" > "$root/etc/passwd"
 
 # The shared libraries the products load, resolved in the multiarch tree.
 multiarch=/usr/lib/aarch64-linux-gnu
 declare -A seen=()
-queue=("$build/vma" "$build/vma-harness" "$root"/vmakit/probes/*)
+queue=("$root"/vmakit/vma* "$root"/vmakit/probes/*)
 while ((${#queue[@]})); do
   f=${queue[0]}; queue=("${queue[@]:1}")
   while read -r lib; do
@@ -141,11 +145,12 @@ INIT
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd"
 
-# A copy of the library directory for ld.so: /lib64 is not where the aarch64
-# interpreter path points, /lib/ld-linux-aarch64.so.1 is.
 log=$work/console
 set +e
-qemu-system-aarch64 -M virt,mte=on -cpu max -smp 2 -m 1024 -nographic -no-reboot \
+# pauth-impdef: QEMU's own PAC algorithm instead of QARMA5, which is slow to
+# emulate and runs in every function of Debian's arm64 userland (built with
+# -mbranch-protection=standard). The kernel sees PAC either way (HWCAP_PACA).
+qemu-system-aarch64 -M virt,mte=on -cpu max,pauth-impdef=on -smp 2 -m 1024 -nographic -no-reboot \
   -kernel "$vmlinuz" -initrd "$work/initrd" \
   -append "console=ttyAMA0 quiet panic=-1 rdinit=/init" >"$log" 2>&1 </dev/null &
 qemu_pid=$!

@@ -72,4 +72,4 @@ fi
 
 cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_TOOLCHAIN_FILE="$top/cmake/aarch64-linux-gnu.cmake" >/dev/null
-cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" -t vma vma-harness vma-probes
+cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" -t vma vma-harness vma-probes vma-testee
