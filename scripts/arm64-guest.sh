@@ -98,7 +98,7 @@ trap 'exit 143' TERM
 root=$work/root
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,boot,lib,vmakit/probes,etc}
 cp "$busybox_dir/bin/busybox" "$root/bin/busybox"
-for applet in sh mount poweroff cat echo sleep uname ls mkdir sysctl grep sed kill base64 head tail wc; do ln -s busybox "$root/bin/$applet"; done
+for applet in sh mount poweroff cat echo sleep uname ls mkdir sysctl grep sed kill base64 head tail wc mkfifo; do ln -s busybox "$root/bin/$applet"; done
 cp "$build/vma" "$build/vma-harness" "$root/vmakit/"
 [[ -x $build/vma-testee ]] && cp "$build/vma-testee" "$root/vmakit/"
 cp "$top/scripts/arm64-live.sh" "$root/vmakit/"

@@ -1,15 +1,19 @@
 #!/bin/sh
 # Runs inside the arm64 guest (scripts/arm64-guest.sh -- sh /vmakit/arm64-live.sh):
 # `vma map` and `vma whereis` on the live test program, then its
-# /proc/PID/maps and a core of it (coredump_filter 0: headers and notes
+# /proc/PID/maps and a core of its crash (coredump_filter 0: headers and notes
 # only, a few KiB), each printed between marker lines so the host can save
 # them (tests/data/README.md says how they were made).
 set -e
 echo 0 > /proc/self/coredump_filter
 echo /tmp/core > /proc/sys/kernel/core_pattern
 ulimit -c unlimited
-(sleep 60) | vma-testee > /tmp/testee.out &
+# It faults (a store into its own text) when its stdin closes: the core
+# then records an arm64 fault with its address.
+mkfifo /tmp/testee.in
+vma-testee --crash=text-write --crash-after-stdin < /tmp/testee.in > /tmp/testee.out &
 pid=$!
+exec 3> /tmp/testee.in
 i=0
 until grep -q '^ready' /tmp/testee.out 2>/dev/null; do
   i=$((i + 1)); [ "$i" -lt 100 ] || { echo "testee never got ready" >&2; exit 1; }
@@ -27,7 +31,7 @@ cat /tmp/testee.out
 echo "== maps"
 cat "/proc/$pid/maps"
 echo "== end maps"
-kill -ABRT "$pid"
+exec 3>&-
 i=0
 while ! ls /tmp/core* >/dev/null 2>&1 && [ "$i" -lt 100 ]; do i=$((i + 1)); sleep 0.1; done
 sleep 0.5

@@ -32,7 +32,7 @@ BUILTIN_IDS = (
     "exec-heap exec-bss exec-data exec-anon wx-mmap wx-mprotect text-mprotect-write "
     "guard-prot-none guard-madvise thread-stack-overflow stack-overflow sigbus-eof "
     "sigbus-memfd-shrink vsyscall-read vsyscall-call mmap-min-addr use-after-munmap "
-    "pkey mseal mdwe execstack-elf"
+    "pkey mseal mdwe execstack-elf mte-sync mte-async pac-auth bti-landing tbi-read"
 ).split()
 
 
