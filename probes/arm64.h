@@ -45,6 +45,18 @@ static inline void probe_mte_set_tag(uint64_t p) {
   __asm__ volatile(".arch armv8.5-a+memtag\n\tstg %0, [%0]" : : "r"(p) : "memory");
 }
 
+/* The mte-* probes' setup: a PROT_MTE page whose first granule gets
+ * allocation tag 0x3, a store through a pointer with tag 0x3 (it must pass:
+ * noted), and the same address with tag 0x5, which does not match. */
+static inline uint64_t probe_mte_mismatched(void (*store)(volatile unsigned char *)) {
+  unsigned char *p = probe_map(probe_page_size(), PROT_READ | PROT_WRITE | PROBE_PROT_MTE);
+  uint64_t good = probe_with_tag((uintptr_t)p, 0x3);
+  probe_mte_set_tag(good);
+  store((volatile unsigned char *)good);
+  probe_note("store with the matching tag 0x3 succeeded");
+  return probe_with_tag((uintptr_t)p, 0x5);
+}
+
 /* ID_AA64ISAR1_EL1 as the kernel emulates it for EL0 (HWCAP_CPUID;
  * Documentation/arch/arm64/cpu-feature-registers.rst), or 0 without it. */
 static inline uint64_t probe_id_aa64isar1(void) {

@@ -20,11 +20,7 @@ int main(void) {
   probe_skip("mte-async: arm64 only (Memory Tagging Extension)");
 #else
   probe_mte_enable(PR_MTE_TCF_ASYNC);
-  unsigned char *p = probe_map(probe_page_size(), PROT_READ | PROT_WRITE | PROBE_PROT_MTE);
-  uint64_t good = probe_with_tag((uintptr_t)p, 0x3), bad = probe_with_tag((uintptr_t)p, 0x5);
-  probe_mte_set_tag(good);
-  probe_access((volatile unsigned char *)good);
-  probe_note("store with the matching tag 0x3 succeeded");
+  uint64_t bad = probe_mte_mismatched(probe_access);
   probe_target(bad);
   probe_access((volatile unsigned char *)bad);
   /* The kernel entry that reports the recorded fault. */

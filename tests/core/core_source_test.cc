@@ -642,15 +642,19 @@ void check_golden(const std::string& name, const std::string& got) {
   CHECK(got == want);
 }
 
-}  // namespace
-
-TEST_CASE("a kernel-written x86_64 core reads exactly as before the load split", "[core]") {
-  TempFile f(build(typical_spec()).bytes);
+void check_golden_core(const CoreSpec& spec, const std::string& golden) {
+  TempFile f(build(spec).bytes);
   auto src = vma::CoreSource::open(f.path);
   REQUIRE(src.ok());
   auto snap = (*src)->snapshot();
   REQUIRE(snap.ok());
-  check_golden("core-x86_64-typical.golden", dump(**src, *snap));
+  check_golden(golden, dump(**src, *snap));
+}
+
+}  // namespace
+
+TEST_CASE("a kernel-written x86_64 core reads exactly as before the load split", "[core]") {
+  check_golden_core(typical_spec(), "core-x86_64-typical.golden");
 }
 
 TEST_CASE("an aarch64 core reads exactly as before the load split", "[core]") {
@@ -661,10 +665,5 @@ TEST_CASE("an aarch64 core reads exactly as before the load split", "[core]") {
              {"CORE", NT_AUXV, auxv({{AT_PHDR, 0xaaaa00000040}, {AT_ENTRY, 0xaaaa00000100}, {AT_PAGESZ, 4096}})},
              {"CORE", 0x46494c45, nt_file({{0xaaaa00000000, 0xaaaa00002000, 0, "/usr/bin/probe"}})}};
   s.loads = {{0xaaaa00000000, 0x2000, PF_R | PF_X, ""}, {0xffffc0000000, 0x21000, PF_R | PF_W, ""}};
-  TempFile f(build(s).bytes);
-  auto src = vma::CoreSource::open(f.path);
-  REQUIRE(src.ok());
-  auto snap = (*src)->snapshot();
-  REQUIRE(snap.ok());
-  check_golden("core-aarch64-small.golden", dump(**src, *snap));
+  check_golden_core(s, "core-aarch64-small.golden");
 }

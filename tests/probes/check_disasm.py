@@ -160,12 +160,13 @@ class Insn:
         return m.group(1) if m else None
 
 
-def split_operands(text):
+def split_operands(text, open_="(", close=")"):
+    """Operands split at commas outside brackets: `(...)` in AT&T, `[...]` in aarch64."""
     ops, depth, cur = [], 0, ""
     for ch in text:
-        if ch == "(":
+        if ch == open_:
             depth += 1
-        elif ch == ")":
+        elif ch == close:
             depth -= 1
         if ch == "," and depth == 0:
             ops.append(cur.strip())
@@ -180,23 +181,6 @@ def split_operands(text):
 A64_MEM_RE = re.compile(r"^\[(\w+)(?:,[^\]]*)?\]!?$")
 
 
-def split_a64_operands(text):
-    ops, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "[":
-            depth += 1
-        elif ch == "]":
-            depth -= 1
-        if ch == "," and depth == 0:
-            ops.append(cur.strip())
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        ops.append(cur.strip())
-    return ops
-
-
 class A64Insn:
     """One aarch64 instruction as objdump prints it (`ldr w0, [x0]`)."""
 
@@ -206,7 +190,7 @@ class A64Insn:
         parts = text.split(None, 1)
         self.mnemonic = parts[0] if parts else ""
         self.operand_text = parts[1].strip() if len(parts) == 2 else ""
-        self.operands = split_a64_operands(self.operand_text)
+        self.operands = split_operands(self.operand_text, "[", "]")
         self.text = text
 
     def memory_bases(self):
