@@ -57,6 +57,8 @@ FULL = {
     "per_probe_n": 100,
     "paxtest": True,
     "aslr_samples": 1500,
+    "vm_reps": 2,             # item 6: boots per kernel and CPU model
+    "vm_matrix": True,
 }
 QUICK = {
     "map_sizes": [1000],
@@ -72,7 +74,13 @@ QUICK = {
     "per_probe_n": 3,
     "paxtest": False,
     "aslr_samples": 20,
+    "vm_reps": 1,
+    "vm_matrix": False,
 }
+VM_KERNELS = ["bookworm-amd64", "trixie-amd64"]   # scripts/fetch-kernels.sh names
+VM_CPUS = ["max", "max,la57=off"]                   # 5-level paging on and off
+QEMU = shutil.which("qemu-system-x86_64")
+BUSYBOX = "/bin/busybox"
 HUGE_VMAS = 120000  # needs vm.max_map_count above 65530
 
 
@@ -327,7 +335,7 @@ class Run:
         self.build = build
         self.cfg = cfg
         self.quick = quick
-        self.items = {k: [] for k in ("1", "2", "3", "4", "5")}
+        self.items = {k: [] for k in ("1", "2", "3", "4", "5", "6")}
         self.errors = []
         self.notes = {k: [] for k in self.items}
         self.vma = build / "vma"
@@ -770,6 +778,81 @@ class Run:
                      key="per_probe_bare")
         self.paxtest(workdir, self.harness)
 
+    # -------------------------------------------------- item 6 (kernel matrix, issue 14)
+    def vm_bench(self, workdir, kernels_dir):
+        """Boot to report per kernel and CPU model under TCG beside the bare
+        boot of the same kernel to a busybox init (the floor), and the
+        4-entry matrix."""
+        if not self.harness.exists():
+            self.skip("6", "kernel matrix", "%s is not built" % self.harness)
+            return
+        if QEMU is None:
+            self.skip("6", "kernel matrix", "qemu-system-x86_64 is not installed (Debian qemu-system-x86)")
+            return
+        if not os.path.exists(BUSYBOX):
+            self.skip("6", "kernel matrix", "%s is missing (Debian busybox-static)" % BUSYBOX)
+            return
+        kernels = [(k, Path(kernels_dir) / k) for k in VM_KERNELS]
+        missing = [str(p) for _, p in kernels if not p.is_dir()]
+        if missing:
+            self.skip("6", "kernel matrix", "kernels not fetched (bash scripts/fetch-kernels.sh %s): %s"
+                      % (kernels_dir, ", ".join(missing)))
+            return
+        initrd = workdir / "bare-initrd.cpio"
+        initrd.write_bytes(bare_initramfs())
+        reps = self.cfg["vm_reps"]
+        for name, path in kernels:
+            image = next(path.glob("boot/vmlinuz-*"))
+            for cpu in VM_CPUS:
+                log("vm: %s cpu %s: bare boot to init, then `vma-harness vm -- run` (%d each)" % (name, cpu, reps))
+                bare = [bare_boot(image, initrd, cpu) for _ in range(reps)]
+                runs = []
+                for _ in range(reps):
+                    with tempfile.TemporaryFile() as out:
+                        r = run_timed([str(self.harness), "vm", "--kernel", str(path), "--cpu", cpu, "--accel", "tcg",
+                                       "--", "run"], stdout=out, timeout=600)
+                        out.seek(0)
+                        text = out.read().decode(errors="replace")
+                    if r["rc"] != 0:
+                        raise BenchError("vma-harness vm --kernel %s --cpu %s -- run: exit %d: %s %s"
+                                         % (name, cpu, r["rc"], r["stderr"].strip()[-400:], text[-300:]))
+                    r["summary"] = next((l for l in reversed(text.splitlines()) if " probes: " in l), "")
+                    runs.append(r)
+                bst, st = stats(bare), stats([r["wall"] for r in runs])
+                over = st["median"] - bst["median"]
+                label = "%s cpu %s" % (name, cpu)
+                self.row("6", "bare boot to init: %s" % label, bst, unit="ms",
+                         detail="QEMU start to the first line of a busybox /init (initramfs of busybox alone), "
+                                "TCG, -m 2048 -smp 2", key="vm_bare_%s_%s" % (name, cpu))
+                ok = st["median"] <= 10 and over <= 2
+                self.row("6", "`vma-harness vm -- run`: %s" % label, st, unit="ms",
+                         target="<= 10 s, within 2 s of the bare boot", status="met" if ok else "missed",
+                         headline="+%.1f s over the bare boot" % over,
+                         detail="whole process: initramfs (harness, probes, libraries) built, booted, report read "
+                                "back; %s; %.1f s over the bare boot (medians)" % (runs[0]["summary"].strip(), over),
+                         key="vm_run_%s_%s" % (name, cpu))
+        if not self.cfg["vm_matrix"]:
+            self.skip("6", "4-entry matrix", "quick mode")
+            return
+        log("vm: matrix, 2 kernels x 2 CPU models")
+        argv = [str(self.harness), "matrix", "--accel", "tcg", "--format", "json"]
+        for _, path in kernels:
+            argv += ["--kernel", str(path)]
+        for cpu in VM_CPUS:
+            argv += ["--cpu", cpu]
+        with tempfile.TemporaryFile() as out:
+            r = run_timed(argv, stdout=out, timeout=1200)
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+        if r["rc"] != 0:
+            raise BenchError("vma-harness matrix: exit %d: %s" % (r["rc"], r["stderr"].strip()[-400:]))
+        j = json.loads(text)
+        per = ", ".join("%s cpu %s %.1f s" % (k["kernel"], k["cpu"], k["seconds"]) for k in j["kernels"])
+        st = {"min": r["wall"], "median": r["wall"], "n": 1}
+        self.row("6", "`vma-harness matrix`, 2 kernels x 2 CPU models (no ASLR, no audit)", st, unit="ms",
+                 target="<= 40 s", status="met" if r["wall"] <= 40 else "missed",
+                 detail="one run; %s; %d differences" % (per, len(j["differences"])), key="vm_matrix")
+
     def paxtest(self, workdir, harness):
         samples = self.cfg["aslr_samples"]
         aslr_name = "`vma-harness aslr --samples %d`" % samples
@@ -819,6 +902,52 @@ class Run:
                      % (("%.1fx faster than paxtest (one run each)" % speed) if speed
                         else "no paxtest baseline in this run", regions, samples, r["rc"], r["user"] + r["sys"]),
                      key="aslr")
+
+
+
+def bare_initramfs():
+    """A newc archive of busybox and an /init that prints a line and powers
+    off: what every guest boot costs before vmakit does anything."""
+    out = bytearray()
+    ino = [1]
+
+    def entry(name, mode, data=b"", rmaj=0, rmin=0):
+        fields = [ino[0], mode, 0, 0, 1, 0, len(data), 0, 0, rmaj, rmin, len(name) + 1, 0]
+        ino[0] += 1
+        out.extend(b"070701" + b"".join(b"%08x" % f for f in fields) + name.encode() + b"\0")
+        out.extend(b"\0" * (-len(out) % 4))
+        out.extend(data)
+        out.extend(b"\0" * (-len(out) % 4))
+    entry("bin", 0o40755)
+    entry("dev", 0o40755)
+    entry("dev/console", 0o20600, rmaj=5, rmin=1)
+    entry("bin/busybox", 0o100755, Path(BUSYBOX).read_bytes())
+    entry("init", 0o100755, b"#!/bin/busybox sh\n/bin/busybox echo @@bare init@@\n/bin/busybox poweroff -f\n")
+    entry("TRAILER!!!", 0)
+    out.extend(b"\0" * (-len(out) % 512))
+    return bytes(out)
+
+
+def bare_boot(image, initrd, cpu, timeout=300):
+    """Seconds from QEMU's start to the bare /init's line on the console."""
+    argv = [QEMU, "-machine", "q35,accel=tcg", "-cpu", cpu, "-m", "2048", "-smp", "2", "-display", "none",
+            "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nodefaults", "-kernel", str(image),
+            "-initrd", str(initrd), "-append", "console=ttyS0 quiet panic=-1 rdinit=/init"]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        seen = b""
+        while time.perf_counter() - t0 < timeout:
+            chunk = p.stdout.read1(65536)
+            if not chunk:
+                break
+            seen = (seen + chunk)[-4096:]
+            if b"@@bare init@@" in seen:
+                return time.perf_counter() - t0
+        raise BenchError("bare boot of %s (cpu %s) never reached init" % (image, cpu))
+    finally:
+        p.kill()
+        p.wait()
 
 
 # ---------------------------------------------------------------- output
@@ -873,6 +1002,7 @@ TITLES = {
     "3": "3. CLI `vma map --pid` vs `cat /proc/PID/maps`; parser throughput and memory",
     "4": "4. core micro-benchmarks (Google Benchmark)",
     "5": "5. Harness",
+    "6": "6. Kernel matrix: distro kernels booted in QEMU (issue 14)",
 }
 
 HOW = {
@@ -899,6 +1029,12 @@ HOW = {
          "capture; (run of N - run of 1) / (N - 1). paxtest: Debian's `paxtest blackhat LOGFILE` (the "
          "`blind` mode named in the brief does not exist; its modes are kiddie and blackhat), with HOME in a "
          "temporary directory.",
+    "6": "Debian 12's and 13's kernels (`scripts/fetch-kernels.sh`, in `--kernels DIR`) under QEMU's TCG "
+         "(`--accel tcg`, -m 2048 -smp 2), CPU model `max` (5-level paging) and `max,la57=off`. The floor: "
+         "QEMU started on the same kernel with an initramfs of busybox alone, timed to its /init's first "
+         "console line. Boot to report: `vma-harness vm --kernel K --cpu C --accel tcg -- run`, whole "
+         "process (the initramfs with the harness, probes and libraries is built each time). The matrix: "
+         "`vma-harness matrix` over both kernels and both CPU models, default profile, whole process.",
 }
 
 
@@ -984,13 +1120,16 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="do not build; measure what is there")
     ap.add_argument("--out", help="directory for BENCHMARKS.md and results.json "
                                   "(default: the repository root and bench/; with --quick: BUILD/bench-smoke)")
-    ap.add_argument("--only", help="comma-separated items to run (1-5); the others are left out")
+    ap.add_argument("--only", help="comma-separated items to run (1-6); without --out the others keep the "
+                                   "rows of the previous bench/results.json")
+    ap.add_argument("--kernels", default=str(REPO / "kernels"),
+                    help="item 6: unpacked kernel packages (scripts/fetch-kernels.sh DIR; default kernels/)")
     args = ap.parse_args()
     build = Path(args.build).resolve()
     if not (build / "CMakeCache.txt").exists():
         ap.error("%s is not a configured build tree (no CMakeCache.txt)" % build)
     cfg = QUICK if args.quick else FULL
-    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5"}
+    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6"}
     if args.out:
         out_dir = Path(args.out).resolve()
         md_path, json_path = out_dir / "BENCHMARKS.md", out_dir / "results.json"
@@ -1034,7 +1173,7 @@ def main():
         with tempfile.TemporaryDirectory(prefix="vmakit-bench-") as tmp:
             work = Path(tmp)
             for item, fn in (("4", run.core), ("3", lambda: run.parse(work)), ("1", run.live),
-                             ("5", lambda: run.harness_bench(work))):
+                             ("5", lambda: run.harness_bench(work)), ("6", lambda: run.vm_bench(work, args.kernels))):
                 if item not in only and not (item == "1" and {"2", "3"} & only):
                     continue
                 try:
@@ -1047,9 +1186,19 @@ def main():
         if raised:
             write_sysctl("vm.max_map_count", old_max)
             log("vm.max_map_count restored to %s" % old_max)
+    # Items not run: left out, or, when the repository's own files are
+    # rewritten, kept as the previous run measured them (and said so).
+    previous = None
+    if args.only and not args.out and not args.quick and json_path.exists():
+        previous = json.loads(json_path.read_text())
     for k in list(run.items):
         if k not in only:
             run.items[k] = []
+            if previous and previous.get("items", {}).get(k):
+                run.items[k] = previous["items"][k]
+                run.notes[k] = previous.get("notes", {}).get(k, []) + [
+                    "Item %s is from the run of %s (git %s); `--only %s` did not re-measure it."
+                    % (k, previous.get("started"), previous.get("machine", {}).get("git"), args.only)]
     mach["loadavg_end"] = os.getloadavg()
     elapsed = time.perf_counter() - t_start
     argv_text = "/usr/bin/python3 bench/run.py --build %s%s" % (
@@ -1057,7 +1206,7 @@ def main():
     write_markdown(md_path, run, mach, binfo, started, elapsed, argv_text)
     results = {"started": started, "seconds": elapsed, "quick": args.quick, "machine": mach, "build": binfo,
                "config": cfg, "items": run.items, "notes": run.notes, "errors": run.errors,
-               "gbench_context": getattr(run, "gbench_context", None),
+               "gbench_context": getattr(run, "gbench_context", None) or (previous or {}).get("gbench_context"),
                "live": {str(k): v for k, v in getattr(run, "results_live", {}).items()}}
     json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     log("wrote %s and %s in %.0f s" % (md_path, json_path, elapsed))
