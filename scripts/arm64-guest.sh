@@ -9,9 +9,9 @@
 #   bash scripts/arm64-guest.sh -- vma-harness run
 #
 # --kernel: an unpacked linux-image-*-arm64 package (boot/vmlinuz-*,
-#   boot/config-*); without it, Debian 12's newest arm64 kernel is fetched by
-#   package name into $VMAKIT_KERNELS (default /var/tmp/vmakit-kernels) with
-#   the machine's own apt sources (scripts/cross-aarch64.sh adds arm64).
+#   boot/config-*); default $VMAKIT_KERNELS/bookworm-arm64 (default
+#   kernels/), fetched with scripts/fetch-kernels.sh --arch arm64 when
+#   missing, with the arm64 busybox-static it unpacks beside it.
 # --build: the cross build (default build-aarch64; scripts/cross-aarch64.sh).
 # CMD runs as root in / of the initramfs, with the build's products on PATH
 # and the kernel's config at /boot/config-$(uname -r) for the audit.
@@ -20,8 +20,11 @@
 # PL011 serial console (SERIAL_AMBA_PL011_CONSOLE), BLK_DEV_INITRD with
 # RD_GZIP, DEVTMPFS, PROC_FS, SYSFS. No modules are loaded.
 #
-# This is the arm64 guest path until `vma-harness vm` (issue 14) can boot an
-# aarch64 row of its own: then it gives way to that.
+# The harness itself runs in arm64 guests through `vma-harness vm` (its
+# aarch64 row, harness/vm/arch.cc); this script is for what that initramfs
+# does not carry: `vma` and the test program live in the guest
+# (scripts/arm64-live.sh, tests/cross/arm64_live_test.py, and the captured
+# tests/data/testee-arm64-*).
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,29 +55,14 @@ if [[ ! -x $build/vma-harness ]]; then
   exit 2
 fi
 
-cache=${VMAKIT_KERNELS:-/var/tmp/vmakit-kernels}
-# Downloads a Debian package by name (arch qualified) into $cache and unpacks it.
-fetch() {
-  local pkg=$1 dest=$2
-  [[ -d $dest ]] && return 0
-  mkdir -p "$cache/debs"
-  (cd "$cache/debs" && apt-get download -q "$pkg" >/dev/null) || {
-    echo "arm64-guest: apt-get download $pkg failed (is arm64 added? bash scripts/cross-aarch64.sh --deps)" >&2
-    exit 2
-  }
-  local deb
-  deb=$(ls -t "$cache/debs/${pkg%%:*}"_*.deb | head -1)
-  mkdir -p "$dest.tmp" && dpkg-deb -x "$deb" "$dest.tmp" && mv "$dest.tmp" "$dest"
-}
-
+# Debian 12's arm64 kernel and an arm64 busybox, fetched by package name
+# (scripts/fetch-kernels.sh --arch arm64) into $VMAKIT_KERNELS.
+kernels=${VMAKIT_KERNELS:-$top/kernels}
 if [[ -z $kernel_dir ]]; then
-  pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-arm64$' | cut -d' ' -f1 | sort -V | tail -1)
-  if [[ -z $pkg ]]; then
-    echo "arm64-guest: no linux-image-6.1.0-*-arm64 in the apt lists (bash scripts/cross-aarch64.sh --deps adds arm64)" >&2
-    exit 2
+  kernel_dir=$kernels/bookworm-arm64
+  if [[ ! -d $kernel_dir || ! -x $kernels/busybox-static-arm64/bin/busybox ]]; then
+    SUITES=bookworm bash "$top/scripts/fetch-kernels.sh" --arch arm64 "$kernels" >&2 || exit 2
   fi
-  kernel_dir=$cache/$pkg
-  fetch "$pkg:arm64" "$kernel_dir"
 fi
 vmlinuz=$(ls "$kernel_dir"/boot/vmlinuz-* 2>/dev/null | head -1)
 if [[ -z $vmlinuz ]]; then
@@ -82,8 +70,8 @@ if [[ -z $vmlinuz ]]; then
   exit 2
 fi
 release=${vmlinuz##*/vmlinuz-}
-busybox_dir=$cache/busybox-static-arm64
-fetch busybox-static:arm64 "$busybox_dir"
+busybox=$kernels/busybox-static-arm64/bin/busybox
+[[ -x $busybox ]] || SUITES=bookworm bash "$top/scripts/fetch-kernels.sh" --arch arm64 "$kernels" >&2 || exit 2
 
 work=$(mktemp -d /tmp/vmakit-arm64-guest.XXXXXX)
 qemu_pid=""
@@ -97,7 +85,7 @@ trap 'exit 143' TERM
 
 root=$work/root
 mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,boot,lib,vmakit/probes,etc}
-cp "$busybox_dir/bin/busybox" "$root/bin/busybox"
+cp "$busybox" "$root/bin/busybox"
 for applet in sh mount poweroff cat echo sleep uname ls mkdir sysctl grep sed kill base64 head tail wc mkfifo; do ln -s busybox "$root/bin/$applet"; done
 cp "$build/vma" "$build/vma-harness" "$root/vmakit/"
 [[ -x $build/vma-testee ]] && cp "$build/vma-testee" "$root/vmakit/"

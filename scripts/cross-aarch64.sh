@@ -32,6 +32,7 @@ packages=(
   g++-aarch64-linux-gnu gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross
   nlohmann-json3-dev pkg-config cmake ninja-build qemu-system-arm cpio
   libelf-dev:arm64 libfmt-dev:arm64 libboost-program-options-dev:arm64 libtomlplusplus-dev:arm64
+  liblzma-dev:arm64 zlib1g-dev:arm64
 )
 
 as_root() {
