@@ -127,7 +127,7 @@ TEST_CASE("qemu_argv: the aarch64 row") {
   CHECK(qemu_argv(s) == want);
 }
 
-TEST_CASE("resolve_kernel: an arm64 Image names its arch; the release comes from the file name") {
+TEST_CASE("resolve_kernel: an arm64 Image names its arch, the release comes from the file name") {
   Scratch s;
   std::string img(0x1000, '\0');
   img.replace(0x38, 4, std::string("ARM\x64", 4));
@@ -490,7 +490,7 @@ TEST_CASE("judge: an arm64 tagged target, whole for a tracer, untagged for a han
   CHECK(judge(e, o, 4096).status == Status::fail);
 }
 
-TEST_CASE("arm64 expectations come from the arch table; x86-only probes skip there") {
+TEST_CASE("arm64 expectations come from the arch table, x86-only probes skip there") {
   Environment env;
   env.arch = "aarch64";
   env.kernel = parse_kernel_version("6.1.0-57-arm64");
