@@ -20,13 +20,10 @@ import os
 import subprocess
 import sys
 
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from casetest import Checklist  # noqa: E402
 
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
+check = Checklist()
 
 
 def vma(args, *argv):
@@ -74,8 +71,7 @@ def main():
     check(f["signal"] == "SIGSEGV" and f["code"] == "SEGV_ACCERR" and f["at"]["kind"] == "text"
           and abs(int(f["addr"], 16) - text) < 0x10000 and "read-only text page" in f["explanation"],
           f"vma fault: the store into text ({f['signal']} {f['code']} {f['addr']} {f['explanation']})")
-    print(f"{len(failures)} failed" if failures else "all passed")
-    return 1 if failures else 0
+    return check.exit_status()
 
 
 if __name__ == "__main__":

@@ -19,13 +19,10 @@ import re
 import subprocess
 import sys
 
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from casetest import Checklist  # noqa: E402
 
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        failures.append(what)
+check = Checklist()
 
 
 def section(out, name):
@@ -57,8 +54,7 @@ def main():
     check(re.search(r"tag\s+0x5a \(top byte ignored; untagged 0x1000\)", where) is not None,
           "whereis of a tagged address reports its tag")
     check("translation fault" in where, "whereis 0x00ff000000001000: arm64's non-canonical consequence")
-    print(f"{len(failures)} failed" if failures else "all passed")
-    return 1 if failures else 0
+    return check.exit_status()
 
 
 if __name__ == "__main__":
