@@ -304,6 +304,17 @@ def case_arm64_default():
         check(audit[name]["value"] == "y", f"audit {name} = {audit[name]['value']}")
     failed = [c["name"] for c in r["audit"]["checks"] if c["status"] in ("fail", "unknown")]
     check(not failed, f"audit checks failing or unknown on arm64: {failed}")
+    # The in-probe handler sees si_addr with the tag cleared (no
+    # SA_EXPOSE_TAGBITS); the judge accepts that form from it, and only there.
+    p = h.run("vm", "--kernel", kernel(ARM64), "--guest-build", guest_build(), "--timeout", "600", "--",
+              "run", "--format", "json", "--capture=handler", "--only", "mte-sync,mte-async,tbi-read,bti-landing",
+              timeout=700)
+    check(p.returncode == 0, f"arm64 handler run: exit {p.returncode}\n{p.stdout[-4000:]}\n{p.stderr[-2000:]}")
+    rows = {row["probe"]: row for row in json.loads(p.stdout)["results"]}
+    for probe in ("mte-sync", "tbi-read"):
+        o = rows[probe]["observed"]
+        check(rows[probe]["status"] == "pass" and o["capture"] == "handler" and int(o["addr"], 16) >> 56 == 0,
+              f"handler {probe}: {rows[probe]['status']} {o}")
 
 
 def case_matrix_amd64_arm64():
