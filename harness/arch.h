@@ -1,11 +1,11 @@
 #pragma once
 /// \file
-/// The architecture table: one row per architecture the harness knows, read
-/// by the code instead of `if (arch == ...)` chains. A row says how to boot
-/// a guest of that architecture in QEMU, which CPU features the report
-/// header shows, which built-in probes have no meaning there (with why), and
-/// the expectations that differ from or add to the default profile's.
-/// Adding an architecture is one row and its probes.
+/// The probes' architecture table: one row per architecture the harness
+/// runs on, read by the code instead of `if (arch == ...)` chains. A row says
+/// which CPU features the report header shows, which built-in probes have no
+/// meaning there (with why), and the expectations that differ from or add to
+/// the default profile's. Adding an architecture is one row here, one in
+/// harness/vm/arch.cc (how QEMU boots it) and its probes.
 
 #include <optional>
 #include <span>
@@ -33,8 +33,6 @@ struct ArchExpectation {
 struct ArchRow {
   std::string_view machine;  ///< uname -m: "x86_64", "aarch64"
   Arch arch;                 ///< core's address model
-  /// QEMU: system emulator, machine, CPU model, console device.
-  std::string_view qemu_binary, qemu_machine, qemu_cpu, console;
   /// CPU features shown in the report header, in order (CpuFeatures::get).
   std::span<const std::string_view> cpu_line;
   std::span<const ProbeNotHere> not_here;
