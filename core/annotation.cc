@@ -49,9 +49,13 @@ void describe_outside(const AddressMap& map, const Target& t, Addr x, Annotation
       break;
     case OutsideInfo::Where::non_canonical:
       out.kind = RegionKind::non_canonical;
-      out.summary = fmt::format("non-canonical: above the {}-bit user half and below the kernel half; any access is a "
-                                "general protection fault",
-                                t.va_bits);
+      // x86 raises #GP (the kernel reports SI_KERNEL, si_addr 0); arm64 has
+      // no such check: a level-0 translation fault reports the address
+      // (arch/arm64/mm/fault.c do_translation_fault -> do_bad_area).
+      out.summary = fmt::format("non-canonical: above the {}-bit user half and below the kernel half; {}", t.va_bits,
+                                t.arch == Arch::aarch64
+                                    ? "no page table maps it: any access is a translation fault (SEGV_MAPERR)"
+                                    : "any access is a general protection fault");
       break;
     case OutsideInfo::Where::kernel:
       out.kind = RegionKind::kernel;

@@ -35,6 +35,14 @@ struct CpuFeatures {
   bool ospke = false;  ///< ...and the kernel enabled them
   bool shstk = false, la57 = false;
   bool lass = false;   ///< Intel LASS: kernel-address accesses become #GP
+  /// arm64 (AT_HWCAP/AT_HWCAP2): MTE, BTI, pointer authentication (key A),
+  /// and FEAT_FPAC (ID_AA64ISAR1_EL1 APA/API >= 0b0100, read through the
+  /// kernel's EL0 emulation; /proc/cpuinfo does not list it).
+  bool mte = false, bti = false, paca = false, fpac = false;
+
+  /// The feature named as the report prints it ("nx", "mte"...); false for
+  /// an unknown name.
+  bool get(std::string_view name) const;
 };
 
 struct Environment {

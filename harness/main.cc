@@ -492,7 +492,12 @@ struct GuestOptions {
         ("memory", po::value(&vm.memory_mib), "guest memory in MiB (default 2048)")
         ("smp", po::value(&vm.smp), "guest CPUs (default: up to 2)")
         ("timeout", po::value(&vm.timeout), "seconds for boot and run before QEMU is killed (default 300)")
-        ("arch", po::value(&vm.arch), "guest architecture (default: this machine's)");
+        ("arch", po::value(&vm.arch), "guest architecture (default: the kernel image's, else this machine's)")
+        ("guest-build", po::value(&vm.guest_builds)->composing(),
+         "a build for another architecture (repeat): its vma-harness and probes run in that arch's guests "
+         "(default: build-ARCH beside this build)")
+        ("busybox", po::value(&vm.guest_busyboxes)->composing(),
+         "a static busybox for another architecture (repeat; default: busybox-static-DEBIANARCH/ beside the kernels)");
   }
   /// Fills in what the guest carries; nullopt and a message when it cannot.
   std::optional<std::string> complete() {

@@ -18,16 +18,21 @@
 # once a day, a package already unpacked is left alone.
 #
 # ARCH: amd64 (default) or any Debian architecture the archive carries
-# (arm64: `--arch arm64`). Environment: SUITES to choose other suites.
+# (arm64: `--arch arm64`); for an architecture other than this machine's a
+# static busybox of it is unpacked too (DIR/busybox-static-ARCH), the init
+# of its guests. Without --arch: amd64 for every suite, and Debian 12's
+# arm64 kernel and busybox (ARM64=0 leaves them out). Environment: SUITES
+# to choose other suites.
 set -euo pipefail
 
 arch=amd64
+arch_given=
 dir=
 while (($#)); do
   case "$1" in
-    --arch) arch=${2:?--arch needs a Debian architecture}; shift 2 ;;
-    --arch=*) arch=${1#--arch=}; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --arch) arch=${2:?--arch needs a Debian architecture}; arch_given=1; shift 2 ;;
+    --arch=*) arch=${1#--arch=}; arch_given=1; shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     -*) echo "fetch-kernels: unknown option $1" >&2; exit 2 ;;
     *) [[ -z $dir ]] || { echo "fetch-kernels: one DIR only" >&2; exit 2; }; dir=$1; shift ;;
   esac
@@ -81,7 +86,9 @@ setup_apt() {
   fi
 }
 
-for suite in $suites; do
+# Downloads and unpacks the kernel of suite $1 for $arch.
+fetch_kernel() {
+  local suite=$1
   setup_apt "$suite"
   meta=linux-image-$arch
   pkg=$(apt-cache "${apt_opts[@]}" depends "$meta" 2>/dev/null |
@@ -117,4 +124,37 @@ for suite in $suites; do
   ln -sfn "$pkg" "$dir/$suite-$arch"
   kernel=$(ls "$dest"/boot/vmlinuz-* 2>/dev/null | head -1)
   echo "$suite-$arch: $pkg $version -> $dir/$suite-$arch (${kernel#"$dest"/})"
-done
+}
+
+# A static busybox for $arch, unpacked into DIR/busybox-static-ARCH: the
+# init of `vma-harness vm` guests of another architecture than this
+# machine's (this machine's own comes from its busybox-static package).
+fetch_busybox() {
+  local suite=$1 dest=$dir/busybox-static-$arch
+  [[ -x $dest/bin/busybox ]] && return 0
+  setup_apt "$suite"
+  local version deb
+  version=$(apt-cache "${apt_opts[@]}" show --no-all-versions "busybox-static:$arch" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
+  if [[ -z $version ]]; then
+    echo "fetch-kernels: $suite: no busybox-static for $arch in the apt lists" >&2
+    exit 2
+  fi
+  deb=$dir/.debs/busybox-static_${version//:/%3a}_$arch.deb
+  [[ -s $deb ]] || (cd "$dir/.debs" && apt-get "${apt_opts[@]}" download -qq "busybox-static:$arch=$version")
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp" && dpkg-deb -x "$deb" "$dest.tmp" && mv "$dest.tmp" "$dest"
+  echo "busybox-static-$arch: $version -> $dest/bin/busybox"
+}
+
+if [[ -n $arch_given ]]; then
+  for suite in $suites; do fetch_kernel "$suite"; done
+  [[ $arch == "$host_arch" ]] || fetch_busybox "${suites%% *}"
+else
+  for suite in $suites; do fetch_kernel "$suite"; done
+  # Debian 12's arm64 kernel too, for the arm64 column of the matrix
+  # (issue 15); ARM64=0 leaves it out.
+  if [[ ${ARM64:-1} != 0 && $host_arch != arm64 ]]; then
+    arch=arm64
+    fetch_kernel bookworm
+    fetch_busybox bookworm
+  fi
+fi

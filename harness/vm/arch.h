@@ -5,6 +5,7 @@
 /// libraries live). Code reads the row; adding an arch is adding a row here
 /// (and its probes' expectations in profile.cc), never an `if` elsewhere.
 
+#include <cstddef>
 #include <span>
 #include <string_view>
 
@@ -25,12 +26,25 @@ struct GuestArch {
   /// The kernel modules `--host-root` needs when they are not built in, in
   /// load order (each after its dependencies; modules.dep adds any missing).
   std::span<const std::string_view> root_modules;
+  /// GNU triplet: binutils for this arch is TRIPLET-objcopy on another one.
+  std::string_view triplet;
+  /// ELF e_machine of this arch's programs (EM_X86_64 62, EM_AARCH64 183):
+  /// what the guest carries must match it.
+  unsigned elf_machine;
+  /// How its kernel image says which arch it is: `image_magic` at byte
+  /// `image_magic_offset` (x86 bzImage "HdrS" at 0x202; arm64 Image
+  /// "ARM\x64" at 0x38, Documentation/arch/arm64/booting.rst).
+  std::size_t image_magic_offset;
+  std::string_view image_magic;
 };
 
 /// The row for `name` ("x86_64"), or nullptr.
 const GuestArch* find_guest_arch(std::string_view name);
 /// The row of the machine this runs on, or nullptr when it has none.
 const GuestArch* host_guest_arch();
+/// The row whose kernel image magic `head` (the image's first bytes)
+/// carries, or nullptr.
+const GuestArch* image_guest_arch(std::string_view head);
 /// Every row, for messages ("x86_64").
 std::span<const GuestArch> guest_arches();
 

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "arch.h"
+
 namespace fs = std::filesystem;
 
 namespace vma::harness::vm {
@@ -66,13 +68,18 @@ Result<KernelImage> resolve_kernel(const std::string& path) {
     auto head = read_head(path, 0x10000);
     if (!head) return Error{path + ": " + std::strerror(errno)};
     auto release = bzimage_release(*head);
-    if (!release) return Error{path + ": not a kernel image (no bzImage setup header)"};
-    k.release = *release;
+    const GuestArch* arch = image_guest_arch(*head);
+    if (!release && !arch) return Error{path + ": not a kernel image (no bzImage setup header, no arm64 Image header)"};
+    // An arm64 Image does not carry its release: the file name's, as in /boot.
+    const std::string name = fs::path(path).filename().string();
+    k.release = release ? *release : name.starts_with("vmlinuz-") ? name.substr(8) : name;
     // A config-RELEASE next to the image, as in /boot.
     const fs::path config = fs::path(path).parent_path() / ("config-" + k.release);
     if (fs::exists(config, ec)) k.config = config.string();
   }
   if (access(k.image.c_str(), R_OK) != 0) return Error{k.image + ": " + std::strerror(errno)};
+  if (auto head = read_head(k.image, 0x400))
+    if (const GuestArch* a = image_guest_arch(*head)) k.arch = std::string(a->name);
   return k;
 }
 

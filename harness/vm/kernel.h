@@ -19,6 +19,9 @@ struct KernelImage {
   std::string config;   ///< its .config (boot/config-RELEASE), or empty
   /// lib/modules/RELEASE or usr/lib/modules/RELEASE, or empty: no modules.
   std::string modules_dir;
+  /// The GuestArch its image header names ("x86_64", "aarch64"), or empty
+  /// when no row's magic matches.
+  std::string arch;
 };
 
 /// Resolves `path`. Errors name the path and what is missing: "K: no

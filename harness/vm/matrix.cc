@@ -65,7 +65,7 @@ std::vector<MatrixRow> compare(const std::vector<MatrixEntry>& entries) {
     if (!entries[i].report) continue;
     const auto& rep = *entries[i].report;
     const auto env = rep.value("environment", nlohmann::json::object());
-    for (const char* key : {"kernel_release", "paging_levels", "vsyscall", "mmap_min_addr", "capture"})
+    for (const char* key : {"arch", "kernel_release", "paging_levels", "vsyscall", "mmap_min_addr", "capture"})
       t.set("env", key, i, str(env, key), "");
     const auto vmj = env.value("vm", nlohmann::json::object());
     t.set("env", "vm.accel", i, vmj.is_object() ? str(vmj, "accel") : "", "");

@@ -33,6 +33,15 @@ struct VmOptions {
   std::string harness;          ///< host path of vma-harness
   std::string probes_dir;       ///< host directory of the probes
   std::string busybox = "/bin/busybox";  ///< a static busybox (busybox-static)
+  /// Builds for other architectures (a build tree with vma-harness and
+  /// probes/, e.g. the aarch64 cross build): a kernel of another arch than
+  /// this machine's runs the one whose vma-harness is of its arch. Empty:
+  /// build-ARCH beside the running harness's build tree.
+  std::vector<std::string> guest_builds;
+  /// Static busyboxes for other architectures, chosen by ELF machine as
+  /// guest_builds; also looked for in busybox-static-DEBIANARCH/bin/ beside
+  /// the kernel package (scripts/fetch-kernels.sh --arch puts one there).
+  std::vector<std::string> guest_busyboxes;
   std::string cwd;              ///< host_root: where argv runs
   std::vector<std::string> append;  ///< more kernel parameters (last wins)
 };

@@ -25,6 +25,8 @@ from casetest import check, main, skip  # noqa: E402
 ARGS = None
 QEMU = "qemu-system-x86_64"
 BOOKWORM, TRIXIE = "bookworm-amd64", "trixie-amd64"
+ARM64 = "bookworm-arm64"
+QEMU_ARM64 = "qemu-system-aarch64"
 LIVE_TESTS = r"^(core\.live\.|live:|e2e: vma CLI$)"
 
 
@@ -42,7 +44,7 @@ def need_qemu():
 
 def qemus(tag):
     """PIDs of QEMU processes whose command line names `tag`."""
-    p = subprocess.run(["pgrep", "-f", f"{QEMU}.*{tag}"], capture_output=True, text=True)
+    p = subprocess.run(["pgrep", "-f", f"qemu-system-.*{tag}"], capture_output=True, text=True)
     return [int(x) for x in p.stdout.split()]
 
 
@@ -89,7 +91,8 @@ def case_not_a_kernel():
         f = os.path.join(d, "vmlinuz")
         with open(f, "w") as out:
             out.write("not a kernel\n")
-        expect(h.run("vm", "--kernel", f, "--", "run"), 2, f"{f}: not a kernel image (no bzImage setup header)")
+        expect(h.run("vm", "--kernel", f, "--", "run"), 2,
+               f"{f}: not a kernel image (no bzImage setup header, no arm64 Image header)")
         expect(h.run("vm", "--kernel", d, "--", "run"), 2, f"{d}: no boot/vmlinuz-* in this directory")
     expect(h.run("vm", "--kernel", kernel(BOOKWORM)), 2, "vm needs the arguments to run after --")
     expect(h.run("vm", "--kernel", kernel(BOOKWORM), "--accel", "xen", "--", "run"), 2,
@@ -259,5 +262,103 @@ def case_live_trixie():
     live(TRIXIE, "max,la57=off")
 
 
+# --- arm64 (issue 15) ----------------------------------------------------------
+# Debian 12's arm64 kernel in qemu-system-aarch64 -M virt,mte=on -cpu max
+# under TCG, running the aarch64 cross build (--guest-build).
+
+# What the arm64 probes must show there: signal and si_code exactly.
+ARM64_FAULTS = {
+    "mte-sync": ("SIGSEGV", "SEGV_MTESERR"),
+    "mte-async": ("SIGSEGV", "SEGV_MTEAERR"),
+    "bti-landing": ("SIGILL", "ILL_ILLOPC"),
+    "tbi-read": ("SIGSEGV", "SEGV_MAPERR"),
+    "noncanonical-read": ("SIGSEGV", "SEGV_MAPERR"),
+}
+
+
+def guest_build():
+    d = ARGS.guest_build
+    if not os.access(os.path.join(d, "vma-harness"), os.X_OK):
+        skip(f"no aarch64 build in {d} (the cross.aarch64.build test makes it; needs g++-aarch64-linux-gnu: "
+             f"bash scripts/cross-aarch64.sh --deps)")
+    return d
+
+
+def check_arm64_report(r, where):
+    env = r["environment"]
+    check(env["arch"] == "aarch64", f"{where}: arch {env['arch']}")
+    check(env["cpu"]["mte"] and env["cpu"]["bti"] and env["cpu"]["paca"], f"{where}: cpu {env['cpu']}")
+    results = {row["probe"]: row for row in r["results"]}
+    for row in r["results"]:
+        check(row["status"] in ("pass", "skip"), f"{where}: {row['probe']} {row['status']}: {row['reason']}")
+    for probe, (sig, code) in ARM64_FAULTS.items():
+        o = results[probe]["observed"]
+        check(results[probe]["status"] == "pass" and o["signal"] == sig and o["code"] == code,
+              f"{where}: {probe} {results[probe]['status']} {o.get('signal')} {o.get('code')}, expected {sig} {code}")
+    # PAC: with FEAT_FPAC the autia traps (SIGILL ILL_ILLOPN), without it
+    # the branch faults at the corrupted pointer.
+    pac = results["pac-auth"]
+    want = ("SIGILL", "ILL_ILLOPN") if env["cpu"]["fpac"] else ("SIGSEGV", "SEGV_MAPERR")
+    check(pac["status"] == "pass" and (pac["observed"]["signal"], pac["observed"]["code"]) == want,
+          f"{where}: pac-auth {pac['status']} {pac['observed']}, expected {want}")
+    tag = results["tbi-read"]["observed"]
+    check(int(tag["addr"], 16) >> 56 == 0x5A, f"{where}: tbi-read si_addr {tag['addr']} lost its tag")
+    for x86_only in ("noncanonical-jump", "vsyscall-read", "vsyscall-call", "pkey"):
+        check(results[x86_only]["status"] == "skip" and "x86" in results[x86_only]["reason"],
+              f"{where}: {x86_only} {results[x86_only]['status']}: {results[x86_only]['reason']}")
+
+
+def case_arm64_no_guest_build():
+    h = Harness()
+    expect(h.run("vm", "--kernel", kernel(ARM64), "--guest-build", "/nonexistent/build-aarch64", "--", "run"), 2,
+           "an aarch64 kernel needs an aarch64 build of vma-harness and its probes: --guest-build DIR")
+    expect(h.run("vm", "--kernel", kernel(ARM64), "--arch", "x86_64", "--", "run"), 2,
+           "an aarch64 kernel image, but --arch x86_64")
+
+
+def case_arm64_default():
+    if not shutil.which(QEMU_ARM64):
+        skip(f"{QEMU_ARM64} not installed (Debian qemu-system-arm)")
+    h = Harness()
+    p = h.run("vm", "--kernel", kernel(ARM64), "--guest-build", guest_build(), "--timeout", "600", "--",
+              "run", "--format", "json", "--with-audit", timeout=700)
+    check(p.returncode == 0, f"arm64 default run: exit {p.returncode}\n{p.stdout[-4000:]}\n{p.stderr[-2000:]}")
+    r = json.loads(p.stdout)
+    check_arm64_report(r, ARM64)
+    check(r["audit"]["kconfig"] == "/vmakit/config", f"audit read {r['audit']['kconfig']}")
+    audit = {c["name"]: c for c in r["audit"]["checks"]}
+    for name in ("CONFIG_ARM64_MTE", "CONFIG_ARM64_PTR_AUTH", "CONFIG_ARM64_BTI", "CONFIG_ARM64_PAN"):
+        check(audit[name]["value"] == "y", f"audit {name} = {audit[name]['value']}")
+    failed = [c["name"] for c in r["audit"]["checks"] if c["status"] in ("fail", "unknown")]
+    check(not failed, f"audit checks failing or unknown on arm64: {failed}")
+    # The in-probe handler sees si_addr with the tag cleared (no
+    # SA_EXPOSE_TAGBITS); the judge accepts that form from it, and only there.
+    p = h.run("vm", "--kernel", kernel(ARM64), "--guest-build", guest_build(), "--timeout", "600", "--",
+              "run", "--format", "json", "--capture=handler", "--only", "mte-sync,mte-async,tbi-read,bti-landing",
+              timeout=700)
+    check(p.returncode == 0, f"arm64 handler run: exit {p.returncode}\n{p.stdout[-4000:]}\n{p.stderr[-2000:]}")
+    rows = {row["probe"]: row for row in json.loads(p.stdout)["results"]}
+    for probe in ("mte-sync", "tbi-read"):
+        o = rows[probe]["observed"]
+        check(rows[probe]["status"] == "pass" and o["capture"] == "handler" and int(o["addr"], 16) >> 56 == 0,
+              f"handler {probe}: {rows[probe]['status']} {o}")
+
+
+def case_matrix_amd64_arm64():
+    need_qemu()
+    if not shutil.which(QEMU_ARM64):
+        skip(f"{QEMU_ARM64} not installed (Debian qemu-system-arm)")
+    h = Harness()
+    p = h.run("matrix", "--kernel", kernel(BOOKWORM), "--kernel", kernel(ARM64), "--guest-build", guest_build(),
+              "--format", "json", timeout=900)
+    check(p.returncode == 0, f"matrix exit {p.returncode}:\n{p.stdout[-4000:]}\n{p.stderr[-2000:]}")
+    j = json.loads(p.stdout)
+    arches = [k["report"]["environment"]["arch"] for k in j["kernels"]]
+    check(arches == ["x86_64", "aarch64"], f"columns {arches}")
+    check_arm64_report(j["kernels"][1]["report"], "matrix " + ARM64)
+    diffs = {d["name"] for d in j["differences"]}
+    check({"arch", "mte-sync", "noncanonical-jump"} <= diffs, f"differences name the arm64 column: {sorted(diffs)}")
+
+
 if __name__ == "__main__":
-    sys.exit(main(globals(), ["harness", "kernels", "build"]))
+    sys.exit(main(globals(), ["harness", "kernels", "build", "guest-build"]))

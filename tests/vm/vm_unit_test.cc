@@ -8,12 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "environment.h"
+#include "expectation.h"
 #include "kconfig.h"
 #include "profile.h"
 #include "vm/arch.h"
@@ -88,6 +90,56 @@ TEST_CASE("arch table: the x86_64 row") {
   CHECK(a->console == "ttyS0");
   CHECK(a->page_size == 4096);
   CHECK(find_guest_arch("riscv128") == nullptr);
+}
+
+TEST_CASE("arch table: the aarch64 row, and each row's image magic") {
+  const GuestArch* a = find_guest_arch("aarch64");
+  REQUIRE(a);
+  CHECK(a->qemu_binary == "qemu-system-aarch64");
+  CHECK(a->machine == "virt,mte=on");
+  CHECK(a->console == "ttyAMA0");
+  CHECK(a->debian_arch == "arm64");
+  CHECK(a->elf_machine == 183);
+  std::string arm64(0x40, '\0');
+  arm64.replace(0x38, 4, std::string("ARM\x64", 4));
+  CHECK(image_guest_arch(arm64) == a);
+  std::string bz(0x210, '\0');
+  bz.replace(0x202, 4, "HdrS");
+  CHECK(image_guest_arch(bz) == find_guest_arch("x86_64"));
+  CHECK(image_guest_arch(std::string(0x400, 'x')) == nullptr);
+  CHECK(image_guest_arch("ARM") == nullptr);
+}
+
+TEST_CASE("qemu_argv: the aarch64 row") {
+  QemuSpec s;
+  s.arch = find_guest_arch("aarch64");
+  s.kernel = "/k/vmlinuz";
+  s.initrd = "/t/initrd";
+  s.cpu = std::string(s.arch->default_cpu);
+  s.accel = "tcg";
+  s.memory_mib = 1024;
+  s.smp = 2;
+  const std::vector<std::string> want = {
+      "qemu-system-aarch64", "-machine", "virt,mte=on,accel=tcg", "-cpu", "max,pauth-impdef=on", "-m", "1024",
+      "-smp", "2", "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nodefaults",
+      "-kernel", "/k/vmlinuz", "-initrd", "/t/initrd", "-append",
+      "console=ttyAMA0 quiet panic=-1 rdinit=/init vmakit.accel=tcg vmakit.cpu=max,pauth-impdef=on"};
+  CHECK(qemu_argv(s) == want);
+}
+
+TEST_CASE("resolve_kernel: an arm64 Image names its arch, the release comes from the file name") {
+  Scratch s;
+  std::string img(0x1000, '\0');
+  img.replace(0x38, 4, std::string("ARM\x64", 4));
+  s.write("pkg/boot/vmlinuz-6.1.0-57-arm64", img);
+  auto k = resolve_kernel((s.path / "pkg").string());
+  REQUIRE(k);
+  CHECK(k->arch == "aarch64");
+  CHECK(k->release == "6.1.0-57-arm64");
+  auto bare = resolve_kernel((s.path / "pkg/boot/vmlinuz-6.1.0-57-arm64").string());
+  REQUIRE(bare);
+  CHECK(bare->arch == "aarch64");
+  CHECK(bare->release == "6.1.0-57-arm64");
 }
 
 TEST_CASE("qemu_argv: TCG, 5-level paging off, initramfs only") {
@@ -315,7 +367,8 @@ TEST_CASE("resolve_kernel: a package directory, a bare image, bad paths") {
   s.write("notakernel", "hello");
   auto bad = resolve_kernel((s.path / "notakernel").string());
   REQUIRE_FALSE(bad);
-  CHECK(bad.error().message == (s.path / "notakernel").string() + ": not a kernel image (no bzImage setup header)");
+  CHECK(bad.error().message ==
+        (s.path / "notakernel").string() + ": not a kernel image (no bzImage setup header, no arm64 Image header)");
   fs::create_directories(s.path / "empty");
   CHECK(resolve_kernel((s.path / "empty").string()).error().message ==
         (s.path / "empty").string() + ": no boot/vmlinuz-* in this directory (an unpacked linux-image package?)");
@@ -414,4 +467,58 @@ TEST_CASE("matrix: a run that fails its profile makes exit 1") {
   entries.pop_back();
   entries[1].exit_status = 1;
   CHECK(matrix_exit_status(entries) == 1);
+}
+
+TEST_CASE("judge: an arm64 tagged target, whole for a tracer, untagged for a handler") {
+  // arch_untagged_si_addr clears the tag for handlers without
+  // SA_EXPOSE_TAGBITS; ptrace sees the siginfo as the fault wrote it.
+  Expectation e = fault_expectation(SIGSEGV, 9, AddrRule::target, {});
+  Observation o;
+  o.outcome = Outcome::fault;
+  o.signo = SIGSEGV;
+  o.code = 9;
+  o.target = 0x0500ffffb0d1e000;
+  o.target_untagged = 0x0000ffffb0d1e000;
+  o.capture = "ptrace";
+  o.addr = 0x0500ffffb0d1e000;
+  CHECK(judge(e, o, 4096).status == Status::pass);
+  o.addr = 0x0000ffffb0d1e000;
+  CHECK(judge(e, o, 4096).status == Status::fail);  // a tracer must see the tag
+  o.capture = "handler";
+  CHECK(judge(e, o, 4096).status == Status::pass);
+  o.addr = 0x0000ffffb0d1f000;
+  CHECK(judge(e, o, 4096).status == Status::fail);
+}
+
+TEST_CASE("arm64 expectations come from the arch table, x86-only probes skip there") {
+  Environment env;
+  env.arch = "aarch64";
+  env.kernel = parse_kernel_version("6.1.0-57-arm64");
+  env.cpu.mte = env.cpu.bti = env.cpu.paca = true;
+  auto defs = builtin_probe_defs("default", env);
+  auto find = [&](std::string_view id) -> const Expectation& {
+    for (const auto& d : defs)
+      if (d.id == id) return d.expect;
+    FAIL("no probe " << id);
+    throw;
+  };
+  CHECK(find("mte-sync").code == 9);
+  CHECK(find("mte-async").code == 8);
+  CHECK(find("bti-landing").signo == SIGILL);
+  CHECK(find("bti-landing").code == 1);
+  CHECK(find("pac-auth").signo == SIGSEGV);  // no FPAC
+  env.cpu.fpac = true;
+  CHECK(builtin_probe_defs("default", env)[0].id == "null-read");
+  for (const auto& d : builtin_probe_defs("default", env))
+    if (d.id == "pac-auth") CHECK((d.expect.signo == SIGILL && d.expect.code == 2));
+  for (std::string_view id : {"noncanonical-jump", "vsyscall-read", "vsyscall-call", "pkey"})
+    CHECK(find(id).skip.has_value());
+  for (const auto& d : builtin_probe_defs("hardened", env))
+    if (d.id == "vsyscall-read") CHECK(d.expect.skip.has_value());
+  env.cpu.mte = false;
+  for (const auto& d : builtin_probe_defs("default", env))
+    if (d.id == "mte-sync") CHECK(d.expect.skip == std::string("no MTE (AT_HWCAP2 lacks HWCAP2_MTE)"));
+  env.arch = "x86_64";
+  for (const auto& d : builtin_probe_defs("default", env))
+    if (d.id == "tbi-read") CHECK(d.expect.skip == std::string("arm64 only: top-byte-ignore (x86 LAM is not probed)"));
 }
