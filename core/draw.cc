@@ -623,7 +623,7 @@ std::string xml_text(std::string_view s) {
 }  // namespace
 
 std::string draw_svg(const Layout& l) {
-  constexpr int kRow = 18, kTop = 40, kBarX = 190, kBarW = 190, kTextX = kBarX + kBarW + 14, kWidth = 1000;
+  constexpr int kRow = 18, kTop = 40, kBarX = 340, kBarW = 190, kTextX = kBarX + kBarW + 14, kWidth = 1200;
   int total_rows = 0;
   for (const Band& b : l.bands) total_rows += b.rows;
   const int legend_y = kTop + total_rows * kRow + 30;
@@ -669,7 +669,9 @@ std::string draw_svg(const Layout& l) {
                          "stroke-width=\"3\"/>\n",
                          kBarX, y, kBarW, h);
     const int ty = y + 13;
-    out += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\">{}{}</text>\n", kBarX + 6, ty,
+    out += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\" stroke=\"#fff\" stroke-width=\"3\" "
+                       "paint-order=\"stroke\">{}{}</text>\n",
+                       kBarX + 6, ty,
                        gap ? "#777" : "#000", b.folded() ? "~" : "", to_string(b.kind));
     out += fmt::format("<text x=\"10\" y=\"{}\" fill=\"#444\">{:#018x}</text>\n", y + h - 4, b.first);
     std::string label = fmt::format("{:<5} {:>9}  ", b.perms == "mixed" ? "mix" : b.perms, human_size(b.size()));
