@@ -124,13 +124,7 @@ void draw(const po::variables_map& vm, const vma::AddressMap& map, bool color, s
     if (!saved) fail(saved.error().message);
   }
   if (vm["draw"].as<bool>()) {
-    vma::TerminalSize size = vma::terminal_size(STDOUT_FILENO);
-    vma::DrawOptions o;
-    o.columns = size.columns;
-    o.rows = size.rows;
-    o.mark = mark;
-    o.mark_label = label;
-    std::cout << vma::draw_text(vma::layout_map(map, o), color);
+    std::cout << vma::draw_map_text(map, vma::terminal_size(STDOUT_FILENO), color, mark, label);
   }
 }
 

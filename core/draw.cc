@@ -710,6 +710,16 @@ std::string draw_svg(const Layout& l) {
   return out;
 }
 
+std::string draw_map_text(const AddressMap& map, const TerminalSize& size, bool color, std::optional<Addr> mark,
+                          const std::string& mark_label) {
+  DrawOptions o;
+  o.columns = size.columns;
+  o.rows = size.rows;
+  o.mark = mark;
+  o.mark_label = mark_label;
+  return draw_text(layout_map(map, o), color);
+}
+
 Result<void> save_svg(const AddressMap& map, const std::string& path, std::optional<Addr> mark,
                       const std::string& mark_label) {
   DrawOptions o;

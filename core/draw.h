@@ -85,6 +85,13 @@ std::string draw_text(const Layout& layout, bool color);
 /// labels, the legend and the mark. Names that are not UTF-8 get U+FFFD.
 std::string draw_svg(const Layout& layout);
 
+struct TerminalSize;
+
+/// What `--draw` prints in every front end: `map` drawn to fit `size`,
+/// pointing at `mark` when given.
+std::string draw_map_text(const AddressMap& map, const TerminalSize& size, bool color,
+                          std::optional<Addr> mark = {}, const std::string& mark_label = "mark");
+
 /// Rows of the SVG drawing: it is not bound by a terminal, so every front
 /// end draws its SVG at this height.
 constexpr int kSvgRows = 64;

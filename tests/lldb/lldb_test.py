@@ -343,6 +343,76 @@ def case_regions():
             check(k in kinds, "the map has a %s region" % k, sorted(kinds))
 
 
+DRAW_ROW_RE = re.compile(r"^(==>|   )(0x[0-9a-f]{16}| {18}) ([|:])(.{14})([|:])(.*)$")
+
+
+def drawn_bands(text):
+    """(kind, start, rows, rest-of-top-row, marked) per band of a --draw drawing."""
+    out = []
+    for line in text.splitlines():
+        m = DRAW_ROW_RE.match(line)
+        if not m:
+            continue
+        arrow, addr, _, bar, _, rest = m.groups()
+        if bar.strip(" x!~"):
+            out.append({"kind": bar.strip(" x!~"), "start": None, "text": rest, "marked": "", "lines": []})
+        if out:
+            out[-1]["lines"].append(line)
+            if arrow == "==>":
+                out[-1]["marked"] = rest
+            if addr.strip():
+                out[-1]["start"] = int(addr, 16)
+    return out
+
+
+def case_draw():
+    env = dict(os.environ, COLUMNS="80", LINES="40")
+    d = tempfile.mkdtemp(prefix="vma-lldb-draw.")
+    try:
+        with Testee() as t:
+            madv = t.first("madv_guard")
+            svg = os.path.join(d, "map.svg")
+            cmds = ["vma map --draw --mark %#x" % madv, "vma map --svg %s --mark &global_data" % svg,
+                    "vma map --draw --json", "vma map --mark 0x1000", "vma map --svg /nonexistent/x.svg", "detach"]
+            rc, secs, out = lldb(cmds, args=["-p", str(t.pid)], env=env)
+            check(normal_exit(rc, out), "lldb exits normally", out[-2000:])
+            text = output_of(secs, cmds[0]) or ""
+            lines = [l for l in text.splitlines() if l.strip()]
+            check(0 < len(lines) <= 40 and all(len(l) <= 80 for l in lines),
+                  "vma map --draw fits COLUMNS=80 LINES=40 (%d lines)" % len(lines), text)
+            bands = drawn_bands(text)
+            marked = [b for b in bands if b["marked"]]
+            check(len(marked) == 1 and marked[0]["kind"] == "guard" and marked[0]["start"] == madv & ~0xfff
+                  and ("<== mark %#x" % madv) in marked[0]["marked"],
+                  "--mark points at the MADV guard page's band", text)
+            for sp, tid in [(a, t.tids[a]) for a in t.values["thread_stack"]]:
+                check(any(b["kind"] == "thread-stack" and ("tid %d" % tid) in b["text"] for b in bands),
+                      "thread %d's stack is labelled with its TID" % tid, text)
+            check(any(b["kind"] == "vdso" for b in bands) and bands[0]["kind"] == "kernel",
+                  "the vDSO and the kernel half are bands", text)
+            check(os.path.exists(svg) and "<title>" in open(svg).read() and 'class="mark"' in open(svg).read(),
+                  "vma map --svg FILE --mark EXPR writes an SVG with the mark")
+            err = output_of(secs, cmds[2]) or ""
+            check("not with --json" in err, "--draw --json is refused", err)
+            err = output_of(secs, cmds[3]) or ""
+            check("--mark: give --draw or --svg FILE too" in err, "--mark alone is refused", err)
+            err = output_of(secs, cmds[4]) or ""
+            check("--svg /nonexistent/x.svg: cannot write: No such file or directory" in err,
+                  "--svg to a missing directory names the path", err)
+        rc, secs, out = lldb(["process launch -- --crash=guard"], after_crash=["vma fault --draw", "kill"],
+                             args=[ARGS.testee], env=env)
+        check(normal_exit(rc, out), "lldb exits normally after a fault", out[-2000:])
+        text = output_of(secs, "vma fault --draw") or ""
+        m = re.search(r"^SIGSEGV \(SEGV_ACCERR\) at (0x[0-9a-f]+)", text, re.M)
+        check(m is not None, "vma fault --draw prints the fault first", text)
+        if m:
+            marked = [b for b in drawn_bands(text) if b["marked"]]
+            check(len(marked) == 1 and marked[0]["kind"] == "guard" and ("<== fault " + m.group(1)) in marked[0]["marked"],
+                  "vma fault --draw points at the fault address, in a guard band", text)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 FAULTS = {
     # kind: (signal, code, region kind at si_addr, si_addr check, words in the explanation)
     "text-write": ("SIGSEGV", "SEGV_ACCERR", "text", "nonzero", "write"),
@@ -700,7 +770,7 @@ def main():
     cases = {
         "whereis": case_whereis, "cli-equal": case_cli_equal, "regions": case_regions,
         "errors": case_errors, "remote": case_remote, "launch": case_launch, "core": case_core,
-        "remote-fault": case_remote_fault, "non-utf8": case_non_utf8,
+        "remote-fault": case_remote_fault, "non-utf8": case_non_utf8, "draw": case_draw,
     }
     for k in FAULTS:
         cases["fault-" + k] = (lambda kind: lambda: case_fault(kind))(k)
