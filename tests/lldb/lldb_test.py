@@ -471,7 +471,7 @@ def case_errors():
     check(normal_exit(rc, out), "no process: lldb exits normally", out[-2000:])
     check("error: vma whereis: no process" in (output_of(secs, "vma whereis $pc") or ""),
           "no process: vma whereis says so", output_of(secs, "vma whereis $pc"))
-    check("error: vma map: unknown option '--bogus'; valid options: --json, --kind K, --gaps"
+    check("error: vma map: unknown option '--bogus'; valid options: --json, --kind K, --gaps, --draw, --svg FILE, --mark EXPR"
           in (output_of(secs, "vma map --bogus") or ""),
           "unknown flag: error lists the valid ones", output_of(secs, "vma map --bogus"))
     check("error: vma map: unknown kind 'nosuch'; kinds: text, " in (output_of(secs, "vma map --kind nosuch") or ""),
