@@ -92,14 +92,15 @@ struct Segment {
 };
 
 /// 0: small gaps, folded first and into anything; 1: ordinary memory; 2: the
-/// address space's landmarks (code, heaps, big gaps); 3: what the drawing is
-/// for (guards, W+X, stacks, the kernel-provided pages, the halves); 4: the
-/// marked address.
+/// address space's landmarks (code, arena heaps); 3: what the drawing is for
+/// (guards, W+X, stacks, the brk heap, the kernel-provided pages, the halves,
+/// the big gaps that give the address space its shape); 4: the marked
+/// address.
 int level_of(const Segment& s, const std::optional<Addr>& mark) {
   if (mark && s.first <= *mark && *mark <= s.last) return 4;
   if (s.guard() || s.wx()) return 3;
   switch (s.kind) {
-    case RegionKind::unmapped: return s.size() >= kBigGap ? 2 : 0;
+    case RegionKind::unmapped: return s.size() >= kBigGap ? 3 : 0;
     case RegionKind::kernel:
     case RegionKind::non_canonical:
     case RegionKind::null_page:
@@ -291,7 +292,7 @@ Band band_of(const std::vector<Segment>& segs, std::size_t begin, std::size_t en
   std::size_t dom = begin;
   for (std::size_t i = begin; i < end; ++i) {
     const Segment& s = segs[i];
-    if (s.region) ++b.vmas;
+    if (s.region) ++b.vmas, b.mapped += s.size();
     b.wx |= s.wx();
     b.guard |= s.guard();
     if (std::tie(s.level, s.region) > std::tie(segs[dom].level, segs[dom].region) ||
@@ -542,7 +543,7 @@ std::string draw_text(const Layout& l, bool color) {
       std::string rest;
       if (marked) rest = fmt::format("<== {} {:#x}  ", l.options.mark_label, *l.options.mark);
       if (row == 0) {
-        rest = fmt::format(" {:<5}{:>9}  ", b.perms == "mixed" ? "mix" : b.perms, human_size(b.size())) + rest;
+        rest = fmt::format(" {:<5}{:>9}  ", b.perms == "mixed" ? "mix" : b.perms, human_size(b.shown_size())) + rest;
         std::string label;
         if (b.wx) label += "W+X! ";
         if (b.tid) label += fmt::format("tid {} ", *b.tid);
@@ -652,6 +653,7 @@ std::string draw_svg(const Layout& l) {
     const KindColours kc = kind_colours(b.kind);
     std::string title = fmt::format("{:#x}-{:#x} ({})  {}  {}", b.first, b.last == kMaxAddr ? 0 : b.last + 1,
                                     human_size(b.size()), to_string(b.kind), b.perms.empty() ? "unmapped" : b.perms);
+    if (b.vmas && b.mapped != b.size()) title += fmt::format("  ({} in VMAs)", human_size(b.mapped));
     if (b.wx) title += "  W+X";
     if (b.tid) title += fmt::format("  tid {}", *b.tid);
     if (!b.name.empty()) title += "  " + b.name;
@@ -674,7 +676,7 @@ std::string draw_svg(const Layout& l) {
                        kBarX + 6, ty,
                        gap ? "#777" : "#000", b.folded() ? "~" : "", to_string(b.kind));
     out += fmt::format("<text x=\"10\" y=\"{}\" fill=\"#444\">{:#018x}</text>\n", y + h - 4, b.first);
-    std::string label = fmt::format("{:<5} {:>9}  ", b.perms == "mixed" ? "mix" : b.perms, human_size(b.size()));
+    std::string label = fmt::format("{:<5} {:>9}  ", b.perms == "mixed" ? "mix" : b.perms, human_size(b.shown_size()));
     if (b.wx) label += "W+X! ";
     if (b.tid) label += fmt::format("tid {} ", *b.tid);
     if (!b.name.empty()) label += b.name + " ";

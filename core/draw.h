@@ -48,6 +48,7 @@ struct Band {
   std::string note;        ///< the region's note, or what a folded band holds
   std::optional<int> tid;  ///< thread stacks
   std::size_t vmas = 0;      ///< VMAs (or pieces of one) in the band
+  std::uint64_t mapped = 0;  ///< bytes of those VMAs (less than size() when gaps are folded in)
   std::size_t segments = 1;  ///< VMAs, guard pieces and gaps folded in (1 = not folded)
   bool wx = false;     ///< holds a writable and executable region
   bool guard = false;  ///< holds a guard VMA or a MADV guard page
@@ -56,6 +57,8 @@ struct Band {
   std::optional<int> mark_row;
 
   std::uint64_t size() const { return last - first + 1; }
+  /// What the band's size column says: the VMAs' bytes, or the gap's size.
+  std::uint64_t shown_size() const { return vmas ? mapped : size(); }
   bool folded() const { return segments > 1; }
 };
 
