@@ -270,16 +270,16 @@ Band band_of(const std::vector<Segment>& segs, std::size_t begin, std::size_t en
   b.first = segs[begin].first;
   b.last = segs[end - 1].last;
   b.segments = end - begin;
-  // The dominant member: highest level, then biggest.
+  // The dominant member, whose kind the band shows: a VMA over a gap, then
+  // the highest level, then the biggest.
+  auto rank = [&](std::size_t i) { return std::make_tuple(segs[i].region != nullptr, segs[i].level, segs[i].size()); };
   std::size_t dom = begin;
   for (std::size_t i = begin; i < end; ++i) {
     const Segment& s = segs[i];
     if (s.region) ++b.vmas, b.mapped += s.size();
     b.wx |= s.wx();
     b.guard |= s.guard();
-    if (std::tie(s.level, s.region) > std::tie(segs[dom].level, segs[dom].region) ||
-        (s.level == segs[dom].level && s.size() > segs[dom].size() && (s.region != nullptr) >= (segs[dom].region != nullptr)))
-      dom = i;
+    if (rank(i) > rank(dom)) dom = i;
   }
   // A band of one VMA (with the gaps folded beside it) shows that VMA.
   const Segment& d = segs[dom];
@@ -306,7 +306,7 @@ Band band_of(const std::vector<Segment>& segs, std::size_t begin, std::size_t en
     if (b.vmas > 1 || (b.vmas == 1 && gaps > 0)) {
       what = fmt::format("{} VMA{}{}", b.vmas, b.vmas > 1 ? "s" : "", gaps ? "+gaps" : "");
       if (same_name && !b.name.empty()) {
-        what += " of " + base_name(b.name);
+        what = base_name(b.name) + ", " + what;
       } else {
         std::string ks;
         for (RegionKind k : kinds) ks += (ks.empty() ? "" : ",") + std::string(to_string(k));
@@ -316,7 +316,7 @@ Band band_of(const std::vector<Segment>& segs, std::size_t begin, std::size_t en
     } else {
       what = fmt::format("{} gaps", gaps);
     }
-    b.note = "folded: " + what;
+    b.note = what;  // the bar's "~" says it is folded
     if (b.vmas != 1) b.name.clear();
   }
   return b;

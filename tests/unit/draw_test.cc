@@ -143,7 +143,7 @@ TEST_CASE("draw: a 60,000-VMA map fits in 80x40 by folding, and says so", "[draw
   for (const Band& b : l.bands)
     if (b.folded()) {
       ++folded;
-      CHECK(b.note.starts_with("folded: "));
+      CHECK((b.note.find(" VMA") != std::string::npos || b.note.ends_with(" gaps")));
     }
   CHECK(folded == l.folded_bands);
 }
