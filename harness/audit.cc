@@ -166,7 +166,8 @@ AuditFacts read_audit_facts(const Environment& env) {
   f.arch = env.arch;
   auto& r = f.readings;
   const std::string cmdline = kernel_cmdline();
-  const Result<Kconfig> kconfig = read_kconfig(env.kernel_release);
+  const Result<Kconfig> kconfig = read_kconfig(env.kernel_release, env.kconfig_file);
+  f.kconfig = kconfig ? kconfig->source : "none: " + kconfig.error().message;
 
   r["randomize_va_space"] = sysctl("/proc/sys/kernel/randomize_va_space", "no CONFIG_MMU?");
   if (env.norandmaps) r["randomize_va_space"].note = "but norandmaps on the command line turns randomisation off";
@@ -322,6 +323,7 @@ AuditReport judge_audit(const AuditFacts& facts,
                         std::string profile) {
   AuditReport report;
   report.profile = std::move(profile);
+  report.kconfig = facts.kconfig;
   for (std::string_view name : kNames) {
     AuditCheck c;
     c.name = std::string(name);
@@ -379,7 +381,7 @@ nlohmann::json to_json(const AuditReport& r) {
   for (const auto& c : r.checks)
     checks.push_back({{"name", c.name}, {"value", c.value}, {"expected", c.expected},
                       {"status", to_string(c.status)}, {"why", c.why}});
-  return {{"checks", checks}};
+  return {{"kconfig", r.kconfig}, {"checks", checks}};
 }
 
 std::string audit_text(const AuditReport& r, bool color) {
@@ -393,7 +395,7 @@ std::string audit_text(const AuditReport& r, bool color) {
     if (s.size() < w) s.append(w - s.size(), ' ');
     return s;
   };
-  std::string s = pad("CHECK", wn) + "  " + pad("VALUE", wv) + "  " + pad("EXPECTED", we) + "  " + pad("STATUS", 7) +
+  std::string s = "kconfig: " + r.kconfig + "\n" + pad("CHECK", wn) + "  " + pad("VALUE", wv) + "  " + pad("EXPECTED", we) + "  " + pad("STATUS", 7) +
                   "  WHY\n";
   std::size_t counts[4] = {};
   for (const auto& c : r.checks) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <set>
@@ -156,7 +157,11 @@ Environment detect_environment(unsigned probe_uid) {
 
   e.mmap_min_addr = host.mmap_min_addr;
   e.randomize_va_space = to_int(trim(read_file("/proc/sys/kernel/randomize_va_space")), -1);
-  e.norandmaps = cmdline_param(kernel_cmdline(), "norandmaps").has_value();
+  const std::string cmdline = kernel_cmdline();
+  e.norandmaps = cmdline_param(cmdline, "norandmaps").has_value();
+  e.vm_accel = cmdline_param(cmdline, "vmakit.accel").value_or("");
+  e.vm_cpu = cmdline_param(cmdline, "vmakit.cpu").value_or("");
+  if (const char* k = std::getenv("VMA_KCONFIG")) e.kconfig_file = k;
   // personality(0xffffffff) queries without changing it.
   const int persona = personality(0xffffffff);
   e.addr_no_randomize = persona != -1 && (persona & ADDR_NO_RANDOMIZE);
@@ -212,6 +217,8 @@ nlohmann::json to_json(const Environment& e) {
       {"gvisor", e.gvisor},
       {"cpu", cpu},
       {"capture", e.capture},
+      {"vm", e.vm_accel.empty() ? nlohmann::json(nullptr)
+                                : nlohmann::json{{"accel", e.vm_accel}, {"cpu", e.vm_cpu}}},
   };
 }
 
@@ -234,6 +241,9 @@ std::vector<std::string> describe(const Environment& e) {
                     ", seccomp " + std::to_string(e.seccomp) + ", tracer pid " +
                     std::to_string(e.tracer_pid) + ", capture " + e.capture;
   out.push_back(who);
+  if (!e.vm_accel.empty())
+    out.push_back("QEMU guest: accelerator " + e.vm_accel + ", cpu model " + e.vm_cpu +
+                  (e.tcg() ? " (TCG emulates the CPU: see the probes' notes on emulator differences)" : ""));
   if (!e.container_hints.empty()) {
     std::string hints = "container hints:";
     for (const auto& h : e.container_hints) hints += " " + h;

@@ -65,6 +65,16 @@ struct Environment {
   CpuFeatures cpu;
   /// "ptrace" or "handler": how faults are captured in this run.
   std::string capture = "ptrace";
+  /// A Kconfig file handed over explicitly (`--kconfig`, $VMA_KCONFIG); empty:
+  /// the audit looks in /proc/config.gz and /boot.
+  std::string kconfig_file;
+  /// Set when this kernel runs in a QEMU guest that `vma-harness vm` booted:
+  /// it says so on the kernel command line (`vmakit.accel=tcg|kvm`,
+  /// `vmakit.cpu=MODEL`), never guessed. Empty otherwise.
+  std::string vm_accel, vm_cpu;
+  /// Under QEMU's TCG emulator (vmakit.accel=tcg): where TCG is known to differ
+  /// from hardware, expectations follow what the architecture guarantees.
+  bool tcg() const { return vm_accel == "tcg"; }
 };
 
 /// A /proc or /sys file's text without trailing blanks and newline, or

@@ -25,6 +25,10 @@ packages=(
   libboost-program-options-dev libfmt-dev nlohmann-json3-dev libelf-dev libtomlplusplus-dev catch2
   lldb-19 liblldb-19-dev gdb gdbserver python3 python3-dev pybind11-dev
   paxtest libbenchmark-dev zlib1g-dev python3-tap python3-junitparser
+  # vma-harness vm / matrix: QEMU, the guest's /init, module tools, xz
+  # modules, and what fetch-kernels.sh uses (apt, dpkg-deb, depmod).
+  qemu-system-x86 busybox-static cpio kmod liblzma-dev procps
+  # vma map --svg tests: headless Chromium, PIL to read its screenshot, the SVG's font.
   chromium python3-pil fonts-dejavu-core
 )
 
@@ -53,7 +57,8 @@ if ((${#missing[@]})); then
 fi
 
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  ${VMAKIT_KERNELS_DIR:+-DVMAKIT_KERNELS_DIR="$VMAKIT_KERNELS_DIR"} >/dev/null
 cmake --build "$build" -j "$jobs"
 
 case "$mode" in
@@ -66,6 +71,9 @@ case "$mode" in
     exec "$top/scripts/demo.sh" "$build"
     ;;
   --test)
+    # Debian 12's and 13's kernels for the vm tests (tests/vm), cached in
+    # kernels/ (VMAKIT_KERNELS_DIR): a rerun downloads nothing.
+    bash "$top/scripts/fetch-kernels.sh" "${VMAKIT_KERNELS_DIR:-$top/kernels}"
     # The suite, then the same suite built with ASan + UBSan + LeakSanitizer
     # in its own tree (scripts/sanitize.sh; about 10 minutes from scratch on
     # 2 cores). VMAKIT_NO_SANITIZE=1 skips the second run.

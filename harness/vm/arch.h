@@ -1,0 +1,40 @@
+#pragma once
+/// \file
+/// What an architecture means to `vma-harness vm`: one plain row per arch
+/// (QEMU binary, machine, console, CPU flags, page size, where its shared
+/// libraries live). Code reads the row; adding an arch is adding a row here
+/// (and its probes' expectations in profile.cc), never an `if` elsewhere.
+
+#include <span>
+#include <string_view>
+
+namespace vma::harness::vm {
+
+struct GuestArch {
+  std::string_view name;           ///< uname machine: "x86_64"
+  std::string_view debian_arch;    ///< "amd64": the kernel package suffix
+  std::string_view qemu_binary;    ///< "qemu-system-x86_64"
+  std::string_view machine;        ///< -machine
+  std::string_view console;        ///< console= device of the serial port
+  std::string_view default_cpu;    ///< -cpu when none is given (TCG: every feature)
+  std::string_view kvm_cpu;        ///< -cpu under KVM
+  /// CPU model option that turns 5-level paging off ("la57=off"), empty when
+  /// the arch has no such option.
+  std::string_view no_la57;
+  unsigned page_size;              ///< bytes
+  /// Directories the dynamic loader searches by default for this arch's
+  /// libraries (Debian multiarch), in order.
+  std::span<const std::string_view> lib_dirs;
+  /// The kernel modules `--host-root` needs when they are not built in, in
+  /// load order (each after its dependencies; modules.dep adds any missing).
+  std::span<const std::string_view> root_modules;
+};
+
+/// The row for `name` ("x86_64"), or nullptr.
+const GuestArch* find_guest_arch(std::string_view name);
+/// The row of the machine this runs on, or nullptr when it has none.
+const GuestArch* host_guest_arch();
+/// Every row, for messages ("x86_64").
+std::span<const GuestArch> guest_arches();
+
+}  // namespace vma::harness::vm
