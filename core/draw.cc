@@ -561,10 +561,6 @@ std::string draw_text(const Layout& l, bool color) {
   return out;
 }
 
-namespace {
-
-/// `s` as valid UTF-8 XML text: bytes that are not UTF-8 and control
-/// characters become U+FFFD; & < > " escaped.
 std::string xml_text(std::string_view s) {
   std::string out;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
@@ -602,8 +598,6 @@ std::string xml_text(std::string_view s) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string draw_svg(const Layout& l) {
   constexpr int kRow = 18, kTop = 40, kBarX = 340, kBarW = 190, kTextX = kBarX + kBarW + 14, kWidth = 1200;

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "address_map.h"
@@ -103,6 +104,11 @@ constexpr int kSvgRows = 64;
 /// any) as SVG and writes it to `path`. Errors name the path and errno.
 Result<void> save_svg(const AddressMap& map, const std::string& path, std::optional<Addr> mark = {},
                       const std::string& mark_label = "mark");
+
+/// `s` as text for an XML (SVG) document: valid UTF-8 with & < > " escaped;
+/// bytes that are not UTF-8 and control characters become U+FFFD (names
+/// come from the target and need not be UTF-8).
+std::string xml_text(std::string_view s);
 
 /// The colours of a kind: ANSI foreground for text listings, ANSI background
 /// for the drawing's bars, CSS for SVG. One table for every renderer.
