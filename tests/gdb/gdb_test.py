@@ -21,6 +21,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import drawing  # noqa: E402
+
 TIMEOUT = 180  # seconds for one gdb run; the machine is shared and slow
 
 ARGS = None
@@ -709,27 +712,6 @@ def case_install():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-DRAW_ROW_RE = re.compile(r"^(==>|   )(0x[0-9a-f]{16}| {18}) ([|:])(.{14})([|:])(.*)$")
-
-
-def drawn_bands(text):
-    """kind, start, top-row text and the mark's text per band of a --draw drawing."""
-    out = []
-    for line in text.splitlines():
-        m = DRAW_ROW_RE.match(line)
-        if not m:
-            continue
-        arrow, addr, _, bar, _, rest = m.groups()
-        if bar.strip(" x!~"):
-            out.append({"kind": bar.strip(" x!~"), "start": None, "text": rest, "marked": ""})
-        if out:
-            if arrow == "==>":
-                out[-1]["marked"] = rest
-            if addr.strip():
-                out[-1]["start"] = int(addr, 16)
-    return out
-
-
 def case_draw():
     env = dict(os.environ, COLUMNS="80", LINES="40")
     d = tempfile.mkdtemp(prefix="vma-gdb-draw.")
@@ -742,20 +724,9 @@ def case_draw():
             rc, out, err = gdb(cmds, pre=["-p", str(t.pid)], env=env)
             no_traceback(out, err, "vma map --draw")
             s = sections(out, len(cmds))
-            lines = [l for l in s[0].splitlines() if l.strip()]
-            check(0 < len(lines) <= 40 and all(len(l) <= 80 for l in lines),
-                  "vma map --draw fits COLUMNS=80 LINES=40 (%d lines)" % len(lines), s[0])
-            bands = drawn_bands(s[0])
-            marked = [b for b in bands if b["marked"]]
-            check(len(marked) == 1 and marked[0]["kind"] == "guard" and marked[0]["start"] == madv & ~0xfff
-                  and ("<== mark %#x" % madv) in marked[0]["marked"],
-                  "--mark points at the MADV guard page's band", s[0])
-            for a in t.values["thread_stack"]:
-                tid_ = t.tids[("thread_stack", a)]
-                check(any(b["kind"] == "thread-stack" and ("tid %d" % tid_) in b["text"] for b in bands),
-                      "thread %d's stack is labelled with its TID" % tid_, s[0])
-            check(any(b["kind"] == "vdso" for b in bands) and bands and bands[0]["kind"] == "kernel",
-                  "the vDSO and the kernel half are bands", s[0])
+            tids = [t.tids[("thread_stack", a)] for a in t.values["thread_stack"]]
+            for ok, what in drawing.testee_checks(s[0], madv, tids):
+                check(ok, "vma map --draw: " + what, s[0])
             body = open(svg).read() if os.path.exists(svg) else ""
             check("<title>" in body and 'class="mark"' in body, "vma map --svg FILE --mark EXPR writes the SVG")
             check("not with --json" in err, "--draw --json is refused", err)
@@ -766,12 +737,8 @@ def case_draw():
         rc, out, err = gdb(cmds, args=["--args", ARGS.testee], env=env)
         no_traceback(out, err, "vma fault --draw")
         text = sections(out, len(cmds))[1]
-        m = re.search(r"^SIGSEGV \(SEGV_ACCERR\) at (0x[0-9a-f]+)", text, re.M)
-        check(m is not None, "vma fault --draw prints the fault first", text + err[-800:])
-        if m:
-            marked = [b for b in drawn_bands(text) if b["marked"]]
-            check(len(marked) == 1 and marked[0]["kind"] == "guard" and ("<== fault " + m.group(1)) in marked[0]["marked"],
-                  "vma fault --draw points at the fault address, in a guard band", text)
+        for ok, what in drawing.fault_checks(text, "guard"):
+            check(ok, what, text + err[-800:])
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -19,6 +19,9 @@ import tempfile
 import termios
 import xml.etree.ElementTree as ET
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from drawing import ROW, band_at, bands  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--vma", required=True)
 ap.add_argument("--testee", required=True)
@@ -27,8 +30,6 @@ args.vma, args.testee = os.path.abspath(args.vma), os.path.abspath(args.testee)
 
 failures = []
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# "==>" or 3 blanks, the band's start address on its bottom row, the bar, the rest.
-ROW = re.compile(r"^(==>|   )(0x[0-9a-f]{16}| {18}) ([|:])(.{14})([|:])(.*)$")
 
 
 def check(ok, what):
@@ -49,36 +50,6 @@ def run(argv, env=None, expect=0):
 
 def cells(s):
     return len(ANSI.sub("", s))
-
-
-def bands(text):
-    """The drawing's bands, top first: dict(kind, start, rows, text, marked)."""
-    out = []
-    for line in text.splitlines():
-        m = ROW.match(line)
-        if not m:
-            continue
-        arrow, addr, _, bar, _, rest = m.groups()
-        name = bar.strip(" x!~")
-        if name:  # a band's top row names its kind
-            out.append({"kind": name, "start": None, "rows": 0, "text": rest, "marked": False, "bar": bar})
-        if not out:
-            continue
-        out[-1]["rows"] += 1
-        out[-1]["marked"] |= arrow == "==>"
-        if arrow == "==>":
-            out[-1]["mark_text"] = rest
-        if addr.strip():
-            out[-1]["start"] = int(addr, 16)
-    return out
-
-
-def band_at(bs, a):
-    """The band holding address a (bands are top first, each down to its start)."""
-    for b in bs:
-        if b["start"] is not None and b["start"] <= a:
-            return b
-    return None
 
 
 class Testee:
@@ -168,7 +139,7 @@ try:
     check(g is not None and g["kind"] == "guard" and g["start"] == page and "MADV guard page" in g["text"],
           "the MADV guard page is a band of its own, marked as a guard")
     marked = [b for b in bs if b["marked"]]
-    check(len(marked) == 1 and marked[0] is g and f"<== mark {hex(madv)}" in g.get("mark_text", ""),
+    check(len(marked) == 1 and marked[0] is g and f"<== mark {hex(madv)}" in g["marked"],
           "--mark points at the MADV guard page's band")
     check("~ folded:" in text, "the 38-VMA testee folds some runs in 40 rows, and says so")
     with open(os.path.join(tmp, "draw-80x40.txt"), "w") as f:
@@ -294,7 +265,7 @@ else:
             drawing = p.stdout[p.stdout.index("\n", p.stdout.index(" VMAs, high addresses")) - 200:]
             bs = bands(p.stdout)
             fb = [b for b in bs if b["marked"]]
-            check(len(fb) == 1 and "text" in fb[0]["bar"] and f"<== fault {addr:#x}" in fb[0].get("mark_text", ""),
+            check(len(fb) == 1 and "text" in fb[0]["bar"] and f"<== fault {addr:#x}" in fb[0]["marked"],
                   f"vma fault --draw: the drawing points at the fault address {addr:#x} in a text band")
             check(len([l for l in lines if ROW.match(l)]) <= 40 - 1, "vma fault --draw: the drawing fits 80x40")
         for f in cores:

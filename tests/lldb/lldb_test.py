@@ -22,6 +22,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import drawing  # noqa: E402
+
 TIMEOUT = 240  # seconds for one lldb run; the machine is shared and slow
 KEEP_GOING = "settings set interpreter.stop-command-source-on-error false"
 
@@ -343,28 +346,6 @@ def case_regions():
             check(k in kinds, "the map has a %s region" % k, sorted(kinds))
 
 
-DRAW_ROW_RE = re.compile(r"^(==>|   )(0x[0-9a-f]{16}| {18}) ([|:])(.{14})([|:])(.*)$")
-
-
-def drawn_bands(text):
-    """(kind, start, rows, rest-of-top-row, marked) per band of a --draw drawing."""
-    out = []
-    for line in text.splitlines():
-        m = DRAW_ROW_RE.match(line)
-        if not m:
-            continue
-        arrow, addr, _, bar, _, rest = m.groups()
-        if bar.strip(" x!~"):
-            out.append({"kind": bar.strip(" x!~"), "start": None, "text": rest, "marked": "", "lines": []})
-        if out:
-            out[-1]["lines"].append(line)
-            if arrow == "==>":
-                out[-1]["marked"] = rest
-            if addr.strip():
-                out[-1]["start"] = int(addr, 16)
-    return out
-
-
 def case_draw():
     env = dict(os.environ, COLUMNS="80", LINES="40")
     d = tempfile.mkdtemp(prefix="vma-lldb-draw.")
@@ -377,19 +358,9 @@ def case_draw():
             rc, secs, out = lldb(cmds, args=["-p", str(t.pid)], env=env)
             check(normal_exit(rc, out), "lldb exits normally", out[-2000:])
             text = output_of(secs, cmds[0]) or ""
-            lines = [l for l in text.splitlines() if l.strip()]
-            check(0 < len(lines) <= 40 and all(len(l) <= 80 for l in lines),
-                  "vma map --draw fits COLUMNS=80 LINES=40 (%d lines)" % len(lines), text)
-            bands = drawn_bands(text)
-            marked = [b for b in bands if b["marked"]]
-            check(len(marked) == 1 and marked[0]["kind"] == "guard" and marked[0]["start"] == madv & ~0xfff
-                  and ("<== mark %#x" % madv) in marked[0]["marked"],
-                  "--mark points at the MADV guard page's band", text)
-            for sp, tid in [(a, t.tids[a]) for a in t.values["thread_stack"]]:
-                check(any(b["kind"] == "thread-stack" and ("tid %d" % tid) in b["text"] for b in bands),
-                      "thread %d's stack is labelled with its TID" % tid, text)
-            check(any(b["kind"] == "vdso" for b in bands) and bands[0]["kind"] == "kernel",
-                  "the vDSO and the kernel half are bands", text)
+            tids = [t.tids[a] for a in t.values["thread_stack"]]
+            for ok, what in drawing.testee_checks(text, madv, tids):
+                check(ok, "vma map --draw: " + what, text)
             check(os.path.exists(svg) and "<title>" in open(svg).read() and 'class="mark"' in open(svg).read(),
                   "vma map --svg FILE --mark EXPR writes an SVG with the mark")
             err = output_of(secs, cmds[2]) or ""
@@ -403,12 +374,8 @@ def case_draw():
                              args=[ARGS.testee], env=env)
         check(normal_exit(rc, out), "lldb exits normally after a fault", out[-2000:])
         text = output_of(secs, "vma fault --draw") or ""
-        m = re.search(r"^SIGSEGV \(SEGV_ACCERR\) at (0x[0-9a-f]+)", text, re.M)
-        check(m is not None, "vma fault --draw prints the fault first", text)
-        if m:
-            marked = [b for b in drawn_bands(text) if b["marked"]]
-            check(len(marked) == 1 and marked[0]["kind"] == "guard" and ("<== fault " + m.group(1)) in marked[0]["marked"],
-                  "vma fault --draw points at the fault address, in a guard band", text)
+        for ok, what in drawing.fault_checks(text, "guard"):
+            check(ok, what, text)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
