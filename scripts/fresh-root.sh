@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Runs a command in a fresh, minimal Debian 12 root, the way a new user's
+# machine starts: debootstrap's minbase (no package lists, nothing of
+# vmakit's installed), with this repository's current commit cloned into
+# /root/vmakit. A layout, a path or an install step that only the
+# development machine has cannot hide there.
+#
+#   bash scripts/fresh-root.sh -- bash scripts/setup.sh --test
+#   bash scripts/fresh-root.sh --keep -- CMD...   leave the root for a look
+#
+# The minbase root is built once and kept as a tarball in the cache
+# (VMAKIT_ROOT_CACHE, default /var/cache/vmakit), with the .debs apt fetches
+# inside it, so later runs unpack it in seconds instead of downloading again.
+# Each run gets a new copy; the copy is removed afterwards (--keep: not).
+#
+# The command runs as root in its own mount and PID namespaces (unshare)
+# under chroot, with /proc, /sys and /dev from the host: when it ends, every
+# process it left is killed with the namespace and every mount goes with it.
+# The archive URIs come from this machine's apt sources (scripts/apt-uris.sh).
+# Needs root (debootstrap, chroot, mounts). Exits with the command's status.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${VMAKIT_ROOT_CACHE:-/var/cache/vmakit}
+suite=bookworm
+keep=0
+while (($#)); do
+  case "$1" in
+    --keep) keep=1; shift ;;
+    --) shift; break ;;
+    *) echo "usage: bash scripts/fresh-root.sh [--keep] -- COMMAND..." >&2; exit 2 ;;
+  esac
+done
+if ((!$#)); then
+  echo "usage: bash scripts/fresh-root.sh [--keep] -- COMMAND..." >&2
+  exit 2
+fi
+if [[ $(id -u) != 0 ]]; then
+  echo "fresh-root: needs root (debootstrap, chroot, mounts)" >&2
+  exit 2
+fi
+
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v git >/dev/null || need+=(git)
+command -v unshare >/dev/null || need+=(util-linux)
+if ((${#need[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# shellcheck source=apt-uris.sh
+. "$top/scripts/apt-uris.sh"
+mirror=$(debian_uri)
+security=$(debian_security_uri)
+if [[ -z $mirror ]]; then
+  echo "fresh-root: no Debian archive for $(_apt_codename) in this machine's apt sources" >&2
+  exit 2
+fi
+
+mkdir -p "$cache/archives/partial"
+tarball=$cache/$suite-minbase.tar.gz
+if [[ ! -s $tarball ]]; then
+  echo "fresh-root: building the $suite minbase root (once; cached in $tarball)"
+  build=$(mktemp -d /var/tmp/vmakit-debootstrap.XXXXXX)
+  trap 'rm -rf "$build"' EXIT
+  debootstrap --variant=minbase --include=ca-certificates "$suite" "$build" "$mirror" >"$cache/debootstrap.log" 2>&1 || {
+    tail -n 20 "$cache/debootstrap.log" >&2
+    echo "fresh-root: debootstrap failed (log: $cache/debootstrap.log)" >&2
+    exit 1
+  }
+  {
+    echo "deb $mirror $suite main"
+    echo "deb $mirror $suite-updates main"
+    [[ -n $security ]] && echo "deb $security $suite-security main"
+  } >"$build/etc/apt/sources.list"
+  # A new user's root has no package lists: keep it that way.
+  rm -rf "$build"/var/lib/apt/lists/* "$build"/var/cache/apt/archives/*.deb
+  tar -C "$build" -czf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
+  rm -rf "$build"
+  trap - EXIT
+fi
+
+root=$(mktemp -d /var/tmp/vmakit-root.XXXXXX)
+chmod 755 "$root"  # mktemp makes it 0700: other users (probes run as nobody) could not reach /
+cleanup() {
+  if ((keep)); then
+    echo "fresh-root: kept $root" >&2
+    return
+  fi
+  # The mounts lived in the command's own mount namespace; refuse to delete
+  # anything that is still mounted here all the same.
+  if findmnt -rn -o TARGET | grep -q "^$root"; then
+    echo "fresh-root: $root still has mounts; not removing it" >&2
+    return
+  fi
+  rm -rf "$root"
+}
+trap cleanup EXIT
+tar -C "$root" -xzf "$tarball"
+cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+git clone -q --no-hardlinks "$top" "$root/root/vmakit"
+git -C "$root/root/vmakit" checkout -q "$(git -C "$top" rev-parse HEAD)"
+echo "fresh-root: $root (Debian $(cat "$root/etc/debian_version")), $(git -C "$top" rev-parse --short HEAD) in /root/vmakit"
+
+cmd=$(printf '%q ' "$@")
+export root cache cmd
+set +e
+unshare --mount --pid --fork --propagation private --kill-child bash -euc '
+  mount -t proc proc "$root/proc"
+  mount --rbind /sys "$root/sys"
+  mount --rbind /dev "$root/dev"
+  mount --bind "$cache/archives" "$root/var/cache/apt/archives"
+  exec chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin CI="${CI:-}" \
+    bash -c "cd /root/vmakit && $cmd"
+'
+status=$?
+set -e
+echo "fresh-root: exit $status"
+exit $status
