@@ -292,13 +292,21 @@ Band band_of(const std::vector<Segment>& segs, std::size_t begin, std::size_t en
   std::string perms = d.region ? perms_text(*d.region) : std::string();
   bool same_perms = true, same_name = true;
   std::vector<RegionKind> kinds;
+  // The file most of the band's VMAs map, if one does (majority vote).
+  std::string_view file;
+  std::size_t votes = 0;
   for (std::size_t i = begin; i < end; ++i) {
     const Segment& s = segs[i];
     if (!s.region) continue;
+    const std::string& name = s.region->mapping.name;
     same_perms &= perms_text(*s.region) == perms;
-    same_name &= s.region->mapping.name == b.name;
+    same_name &= name == b.name;
     if (std::find(kinds.begin(), kinds.end(), s.kind) == kinds.end()) kinds.push_back(s.kind);
+    if (votes == 0) file = name, votes = 1;
+    else votes += file == name ? 1 : std::size_t(-1);
   }
+  std::size_t of_file = 0;
+  for (std::size_t i = begin; i < end && file.starts_with('/'); ++i) of_file += segs[i].region && segs[i].region->mapping.name == file;
   b.perms = same_perms ? perms : "mixed";
   if (b.folded()) {
     std::size_t gaps = b.segments - b.vmas;
@@ -307,6 +315,8 @@ Band band_of(const std::vector<Segment>& segs, std::size_t begin, std::size_t en
       what = fmt::format("{} VMA{}{}", b.vmas, b.vmas > 1 ? "s" : "", gaps ? "+gaps" : "");
       if (same_name && !b.name.empty()) {
         what = base_name(b.name) + ", " + what;
+      } else if (2 * of_file > b.vmas) {
+        what = base_name(file) + " mostly, " + what;
       } else {
         std::string ks;
         for (RegionKind k : kinds) ks += (ks.empty() ? "" : ",") + std::string(to_string(k));
