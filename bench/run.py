@@ -422,11 +422,14 @@ class Run:
                 # Alternated, so that load changes on a shared machine hit all three alike.
                 argvs = {"cli_map": [str(self.vma), "map", "--pid", str(proc.pid)],
                          "cat": ["cat", "/proc/%d/maps" % proc.pid],
-                         "cli_map_noguard": [str(self.vma), "map", "--pid", str(proc.pid), "--no-guard-scan"]}
+                         "cli_map_noguard": [str(self.vma), "map", "--pid", str(proc.pid), "--no-guard-scan"],
+                         "cli_draw": [str(self.vma), "map", "--pid", str(proc.pid), "--draw"]}
+                # --draw at 80x40, whatever terminal the run started from.
+                envs = {"cli_draw": dict(os.environ, COLUMNS="80", LINES="40")}
                 runs = {k: [] for k in argvs}
                 for _ in range(cfg["cli_reps"]):
                     for k, argv in argvs.items():
-                        runs[k] += repeat(argv, 1)
+                        runs[k] += repeat(argv, 1, env=envs.get(k))
                 for k in argvs:
                     res[k] = stats([r["wall"] for r in runs[k]])
                     res[k + "_cpu"] = stats([r["cpu"] for r in runs[k]])
@@ -596,6 +599,16 @@ class Run:
                      % (ratio, fmt_stats(r["cli_map_cpu"]), r["cli_map_cpu"]["median"] / max(1e-6, r["cat_cpu"]["median"]),
                         fmt_kib(r["cli_map_rss"]), fmt_stats(noguard)),
                      key="cli_map_%d" % n)
+            if "cli_draw" in r:
+                dratio = r["cli_draw"]["median"] / r["cli_map"]["median"]
+                dstatus, dtarget = "info", ""
+                if n == big:
+                    dtarget = "<= 2x `vma map --pid`"
+                    dstatus = "met" if dratio <= 2 else "missed"
+                self.row("3", "CLI `vma map --pid --draw` (80x40), %s" % r["label"], r["cli_draw"], target=dtarget,
+                         status=dstatus, headline="%.2fx `vma map`" % dratio,
+                         detail="%.2fx `vma map --pid` (wall medians, alternated with it); CPU (user+sys) %s"
+                         % (dratio, fmt_stats(r["cli_draw_cpu"])), key="cli_draw_%d" % n)
             ph = r.get("phases")
             if ph:
                 med = {k: statistics.median(ph[k])
@@ -679,7 +692,14 @@ class Run:
         def secs(b):  # Google Benchmark reports real_time in the benchmark's time_unit
             return b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
         for name, bs in runs.items():
-            if name.startswith("BM_MapText"):
+            if name.startswith("BM_Draw"):
+                ms = stats([secs(b) for b in bs])
+                variant = name.split("/", 1)[1]
+                self.row("4", "core `layout_map` + `draw_text` (`vma map --draw`, 80x40), %s regions (%s)" % (
+                    format(int(bs[0]["regions"]), ","), variant.rsplit("_", 1)[0]), ms, unit="ms",
+                    detail="%.0f ns per region (median wall): segments, folding to 40 rows, text"
+                    % (ms["median"] * 1e9 / bs[0]["regions"]), key=name)
+            elif name.startswith("BM_MapText"):
                 ms = stats([secs(b) for b in bs])
                 variant = name.split("/", 1)[1]
                 self.row("4", "core `map_text` (the `vma map` text), %s regions (%s)" % (
@@ -1071,8 +1091,8 @@ HOW = {
          "PID ADDR` process, repeated. LLDB (`plugin load libvma-lldb.so`) and GDB (`gdb -batch -nx -p PID -x "
          "vma-gdb.py`): repeats inside one attached session (bench/gdb_timing.py), the first call reported "
          "apart.",
-    "3": "`vma map --pid PID` and `cat /proc/PID/maps`, each a whole process with stdout to /dev/null, "
-         "alternately repeated. The parser: bench/parse_tool.cc parses a synthetic maps file "
+    "3": "`vma map --pid PID`, `vma map --pid PID --draw` (COLUMNS=80 LINES=40) and `cat /proc/PID/maps`, "
+         "each a whole process with stdout to /dev/null, alternately repeated. The parser: bench/parse_tool.cc parses a synthetic maps file "
          "(bench/synthetic_maps.h: kernel format, 4 library lines, its bss and 5 anonymous lines per 10) "
          "already in memory; MB = 10^6 bytes; peak RSS from getrusage.",
     "4": "bench/core_bench.cc. `synthetic_100k`: the same synthetic map (library paths that do not exist "

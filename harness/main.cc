@@ -11,6 +11,7 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -27,6 +28,7 @@
 #include "report.h"
 #include "runner.h"
 #include "vm/matrix.h"
+#include "vm/matrix_svg.h"
 #include "vm/session.h"
 #include "render.h"  // core: vma::to_text, the one way JSON is printed
 
@@ -49,7 +51,9 @@ const char* kUsage =
     "       vma-harness vm --kernel K [--cpu MODEL] [--accel auto|kvm|tcg] [--memory MIB] [--timeout S]\n"
     "                      [--host-root [--exec]] -- ARGS...\n"
     "       vma-harness matrix --kernel K... [--cpu MODEL]... [--accel auto|kvm|tcg] [--with-audit]\n"
-    "                          [--with-aslr] [--profile default|hardened] [--format text|json|ktap|junit]\n";
+    "                          [--with-aslr] [--profile default|hardened] [--format text|json|ktap|junit]\n"
+    "                          [--svg FILE]\n"
+    "       vma-harness matrix --from-json FILE [--format ...] [--svg FILE]\n";
 
 int usage_error(const std::string& msg) {
   std::cerr << "vma-harness: " << msg << "\n" << kUsage;
@@ -556,10 +560,12 @@ int cmd_vm(const std::vector<std::string>& all) {
 int cmd_matrix(const std::vector<std::string>& args) {
   GuestOptions g;
   std::vector<std::string> kernels, cpus;
-  std::string format = "text", profile = "default";
+  std::string format = "text", profile = "default", svg, from_json;
   bool with_audit = false, with_aslr = false;
   po::options_description d("matrix options");
   d.add_options()
+      ("svg", po::value(&svg), "also write the matrix as a picture: probe x kernel verdicts, ASLR bits per kernel")
+      ("from-json", po::value(&from_json), "do not boot: read a saved `matrix --format json` document")
       ("kernel", po::value(&kernels)->composing(), "a kernel (repeat): package directory or image")
       ("cpu", po::value(&cpus)->composing(), "a QEMU CPU model (repeat; default: the arch's default)")
       ("with-audit", po::bool_switch(&with_audit), "also audit each kernel's configuration")
@@ -570,9 +576,41 @@ int cmd_matrix(const std::vector<std::string>& args) {
   g.add(d);
   po::variables_map vm;
   if (parse_args(args, d, vm)) return 0;
-  if (kernels.empty()) return usage_error("matrix needs at least one --kernel K");
   if (format != "text" && format != "json" && format != "ktap" && format != "junit")
     return usage_error("unknown format '" + format + "' (text, json, ktap, junit)");
+  // The SVG file is opened before any guest boots: a bad path costs nothing.
+  std::ofstream svg_out;
+  if (!svg.empty()) {
+    svg_out.open(svg, std::ios::binary | std::ios::trunc);
+    if (!svg_out) return usage_error("--svg " + svg + ": cannot write: " + std::strerror(errno));
+  }
+  auto print = [&](const std::vector<vm::MatrixEntry>& entries) {
+    if (svg_out.is_open()) {
+      svg_out << vm::matrix_svg(entries);
+      svg_out.close();
+      if (!svg_out) std::cerr << "vma-harness: --svg " << svg << ": write failed\n";
+    }
+    if (format == "json") std::cout << vma::to_text(vm::matrix_json(entries)) << "\n";
+    else if (format == "ktap") std::cout << vm::matrix_ktap(entries);
+    else if (format == "junit") std::cout << vm::matrix_junit(entries);
+    else std::cout << vm::matrix_text(entries, color_stdout());
+    return vm::matrix_exit_status(entries);
+  };
+  if (!from_json.empty()) {
+    if (!kernels.empty()) return usage_error("matrix: --from-json and --kernel exclude each other");
+    std::ifstream in(from_json);
+    if (!in) return usage_error("--from-json " + from_json + ": " + std::strerror(errno));
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+      return usage_error("--from-json " + from_json + ": " + e.what());
+    }
+    auto entries = vm::entries_from_json(j);
+    if (!entries) return usage_error("--from-json " + from_json + ": " + entries.error().message);
+    return print(*entries);
+  }
+  if (kernels.empty()) return usage_error("matrix needs at least one --kernel K");
   // The guest has the built-in profiles only: a profile file is not carried.
   if (!is_builtin_profile(profile)) return usage_error("matrix --profile must be default or hardened");
   if (auto err = g.complete()) return usage_error(*err);
@@ -625,11 +663,7 @@ int cmd_matrix(const std::vector<std::string>& args) {
       entries.push_back(std::move(e));
     }
   }
-  if (format == "json") std::cout << vma::to_text(vm::matrix_json(entries)) << "\n";
-  else if (format == "ktap") std::cout << vm::matrix_ktap(entries);
-  else if (format == "junit") std::cout << vm::matrix_junit(entries);
-  else std::cout << vm::matrix_text(entries, color_stdout());
-  return vm::matrix_exit_status(entries);
+  return print(entries);
 }
 
 }  // namespace

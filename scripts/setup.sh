@@ -35,6 +35,8 @@ packages=(
   qemu-system-x86 busybox-static cpio kmod liblzma-dev procps
   # tests/lava reads the LAVA test definition.
   python3-yaml
+  # vma map --svg tests: headless Chromium, PIL to read its screenshot, the SVG's font.
+  chromium python3-pil fonts-dejavu-core
 )
 
 missing=()
