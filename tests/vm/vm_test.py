@@ -27,7 +27,7 @@ QEMU = "qemu-system-x86_64"
 BOOKWORM, TRIXIE = "bookworm-amd64", "trixie-amd64"
 ARM64 = "bookworm-arm64"
 QEMU_ARM64 = "qemu-system-aarch64"
-LIVE_TESTS = r"^(core\.live\.|live:|e2e: vma CLI$)"
+LIVE_TESTS = r"^(core\.live\.|live:|e2e: vma CLI$|e2e: vma on overlayfs$)"
 
 
 def kernel(name):
