@@ -53,7 +53,6 @@ constexpr std::array kArches = {
         .console = "ttyAMA0",
         .default_cpu = "max,pauth-impdef=on",
         .kvm_cpu = "host",
-        .no_la57 = "",
         .page_size = 4096,
         .lib_dirs = kArm64LibDirs,
         .root_modules = {},

@@ -522,6 +522,7 @@ TEST_CASE("arm64 expectations come from the arch table, x86-only probes skip the
   env.arch = "x86_64";
   for (const auto& d : builtin_probe_defs("default", env))
     if (d.id == "tbi-read") CHECK(d.expect.skip == std::string("arm64 only: top-byte-ignore (x86 LAM is not probed)"));
+}
 
 namespace {
 
