@@ -801,17 +801,19 @@ std::vector<Mapping> CoreSource::build_mappings() const {
       auto anon_rw = [](const Mapping& m) { return m.name.empty() && has(m.perms, Perms::read | Perms::write); };
       std::size_t k = *last + 1;
       Addr exe_end = out[*last].range.end;
+      std::optional<std::size_t> merged;  // a .bss VMA reaching past the image
       if (k < out.size() && out[k].range.start == exe_end && anon_rw(out[k])) {
-        if (image_end && out[k].range.end > *image_end) {
-          out[k].name = "[heap]";  // bss and heap merged (no ASLR)
-          k = out.size();
-        } else {
-          exe_end = out[k].range.end;  // the .bss VMA
-          ++k;
-        }
+        if (image_end && out[k].range.end > *image_end) merged = k;
+        exe_end = out[k].range.end;  // the .bss VMA
+        ++k;
       }
+      // The .bss VMA reaches past the image: the heap merged into it (no
+      // ASLR), or other anonymous memory mapped flush after it (then the
+      // heap is further on). A heap further on wins.
       if (k < out.size() && anon_rw(out[k]) && out[k].range.start - exe_end <= kBrkRandomRange)
         out[k].name = "[heap]";
+      else if (merged)
+        out[*merged].name = "[heap]";  // bss and heap merged (no ASLR)
     }
   }
   return out;
