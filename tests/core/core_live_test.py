@@ -57,9 +57,10 @@ def tool(args, cmd):
 
 
 def start_testee(args, crash, workdir):
-    # --merge-bss: one VMA holding a library's .bss and anonymous pages after
-    # it; a core has the VMA as one PT_LOAD and must split it as live does.
-    cmd = [args.testee, "--merge-bss"] + (["--crash=text-write", "--crash-after-stdin"] if crash else [])
+    # --merge-bss=program: one VMA holding the program's .bss and anonymous
+    # pages after it; a core has the VMA as one PT_LOAD and must split it as
+    # live does, and must not take it for the brk heap (that lies beyond).
+    cmd = [args.testee, "--merge-bss=program"] + (["--crash=text-write", "--crash-after-stdin"] if crash else [])
 
     def pre():
         # Unlimited cores for the kernel test; coredump_filter 0x3f adds

@@ -26,7 +26,9 @@
  * prints "merged_bss ADDR" (in the .bss), "merged_anon ADDR" (in the new
  * pages), "merged_vma_start ADDR" and "merged_vma_end ADDR" (the one VMA
  * /proc/self/maps shows for both) and "merged_image PATH", or
- * "merged_bss unsupported REASON".
+ * "merged_bss unsupported REASON". --merge-bss=program: this program's
+ * .bss only (its heap lies beyond: a core reader must not take the merged
+ * pages for the brk heap).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -196,6 +198,7 @@ int main(int argc, char **argv) {
     else if (!strncmp(argv[i], "--vmas=", 7)) many = atol(argv[i] + 7);
     else if (!strcmp(argv[i], "--shared-guard")) shared_guard = 1;
     else if (!strcmp(argv[i], "--merge-bss")) merge_bss = 1;
+    else if (!strcmp(argv[i], "--merge-bss=program")) merge_bss = 2;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   volatile int main_local = 0;
@@ -282,7 +285,7 @@ int main(int argc, char **argv) {
 
   if (merge_bss) {
     struct merge mg = {0, 1, "no image with a .bss VMA of its own"};
-    dl_iterate_phdr(merge_after_bss, &mg);
+    if (merge_bss == 1) dl_iterate_phdr(merge_after_bss, &mg);
     mg.from_library = 0;
     if (!mg.done) dl_iterate_phdr(merge_after_bss, &mg);
     if (!mg.done) printf("merged_bss unsupported %s\n", mg.why);
