@@ -6,8 +6,8 @@ prints `vma map --pid`, `vma whereis --pid` and the testee's own lines.
 
   arm64_live_test.py --build CROSS_BUILD --data tests/data
 
-Checks: the live map classifies every line as the captured run did
-(tests/data/testee-arm64-linux-6.1.kinds; addresses differ run to run),
+Checks: every address the testee printed lies in a map row of the kind it
+must be (global_data in data, a thread's local in its thread stack, ...),
 thread stacks carry their TIDs, there is no [vsyscall], and whereis reports
 the tag of a tagged address and arm64's non-canonical consequence.
 Exit 0 pass, 1 fail.
@@ -42,9 +42,27 @@ def main():
     out = re.sub(r"\x1b\[[0-9;]*m", "", p.stdout)
     check(p.returncode == 0, f"guest run exit {p.returncode}\n{p.stderr[-2000:]}")
     live = [line.split() for line in section(out, "vma map --pid").splitlines()]
-    kinds = [w[5] for w in live if len(w) > 5 and re.fullmatch(r"[r-][w-][x-][ps]", w[2])]
-    golden = open(os.path.join(args.data, "testee-arm64-linux-6.1.kinds")).read().split()
-    check(kinds == golden, f"live arm64 map kinds {kinds} == captured {golden}")
+    rows = [(int(w[0], 16), int(w[1], 16), w[5]) for w in live
+            if len(w) > 5 and re.fullmatch(r"[r-][w-][x-][ps]", w[2])]
+    # Each address the testee printed lies in a row of the kind it must be
+    # (the layout differs run to run and with the testee; the kinds do not).
+    # GNU ld puts .rodata in the r-x segment on arm64: rodata may be text.
+    # A small .bss starts in the data segment's last file page: its row is
+    # the data VMA (whereis of the address says bss).
+    want = {"global_data": {"data"}, "global_bss": {"bss", "data"}, "big_bss": {"bss"}, "rodata": {"rodata", "text"},
+            "relro": {"relro"}, "text": {"text"}, "libc_text": {"text"}, "main_stack": {"stack"},
+            "heap": {"heap"}, "arena": {"heap"}, "thread_stack": {"thread-stack"}, "anon": {"anon"},
+            "guard": {"guard"}, "memfd": {"shared"}, "deleted": {"file"}}
+    printed = [l.split() for l in section(out, "testee.out").splitlines()]
+    seen = set()
+    for w in printed:
+        if len(w) < 2 or w[0] not in want or not w[1].startswith("0x"):
+            continue
+        a = int(w[1], 16)
+        kind = next((k for lo, hi, k in rows if lo <= a < hi), "unmapped")
+        seen.add(w[0])
+        check(kind in want[w[0]], f"live arm64 map: {w[0]} {w[1]} is {kind} (want {sorted(want[w[0]])})")
+    check(seen == set(want), f"the testee printed every address checked: missing {sorted(set(want) - seen)}")
     tids = re.findall(r"^thread_stack 0x[0-9a-f]+ (\d+)$", section(out, "testee.out"), re.M)
     mapped = section(out, "vma map --pid")
     check(len(tids) == 2 and all(f"thread-stack [{t}]" in mapped for t in tids),
