@@ -42,15 +42,18 @@ const char* kUsage =
     "                       [--with-audit] [--with-aslr [--aslr-samples N]]\n"
     "       vma-harness aslr [--samples N] [--jobs N] [--format text|json]\n"
     "       vma-harness audit [--profile default|hardened|FILE] [--format text|json]\n"
-    "       vma-harness demo wx|guard|null|stack [--step]\n";
+    "       vma-harness demo wx|guard|null|stack [--step]\n"
+    "       vma-harness --version\n";
 
 int usage_error(const std::string& msg) {
   std::cerr << "vma-harness: " << msg << "\n" << kUsage;
   return kExitUsage;
 }
 
-/// Where the built-in probe `id` lives: $VMA_PROBES_DIR, else next to this
-/// executable (build tree), else ../libexec/vmakit/probes (installed).
+/// Where the built-in probe `id` lives: $VMA_PROBES_DIR, else probes/ next to
+/// this executable (build tree), else the install layout's probe directory
+/// relative to the executable's (VMAKIT_PROBES_FROM_BINDIR, from CMake's
+/// install directories: ../libexec/vmakit/probes for /usr/bin).
 std::optional<std::string> find_probe(const std::string& id) {
   if (const char* dir = std::getenv("VMA_PROBES_DIR"); dir && *dir) {
     fs::path p = fs::path(dir) / id;
@@ -61,7 +64,7 @@ std::optional<std::string> find_probe(const std::string& id) {
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return std::nullopt;
   for (fs::path p : {self.parent_path() / "probes" / id,
-                     self.parent_path() / ".." / "libexec" / "vmakit" / "probes" / id})
+                     self.parent_path() / VMAKIT_PROBES_FROM_BINDIR / id})
     if (access(p.c_str(), X_OK) == 0) return p.lexically_normal().string();
   return std::nullopt;
 }
@@ -492,6 +495,10 @@ int main(int argc, char** argv) {
     if (cmd == "audit") return cmd_audit(args);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::cout << kUsage;
+      return 0;
+    }
+    if (cmd == "--version" || cmd == "-V") {
+      std::cout << "vma-harness " VMAKIT_VERSION "\n";
       return 0;
     }
     return usage_error("unknown command '" + cmd + "'");
