@@ -30,8 +30,8 @@ _vmakit_pids() {
   for d in /proc/[0-9]*; do printf '%s\n' "${d#/proc/}"; done
 }
 
+# Words (blank- or newline-separated, none contains a blank) matching $2.
 _vmakit_reply() {
-  local IFS=$'\n'
   COMPREPLY=($(compgen -W "$1" -- "$2"))
 }
 
