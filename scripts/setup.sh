@@ -25,6 +25,7 @@ packages=(
   libboost-program-options-dev libfmt-dev nlohmann-json3-dev libelf-dev libtomlplusplus-dev catch2
   lldb-19 liblldb-19-dev gdb gdbserver python3 python3-dev pybind11-dev
   paxtest libbenchmark-dev zlib1g-dev python3-tap python3-junitparser
+  lintian man-db debootstrap git dpkg-dev file
 )
 
 missing=()
