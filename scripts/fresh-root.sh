@@ -97,6 +97,9 @@ if [[ ! -s $tarball ]]; then
 fi
 
 root=$(mktemp -d /var/tmp/vmakit-root.XXXXXX)
+# mktemp makes it 0700: inside, it is `/`, and users other than root (the
+# harness's probes run as nobody, apt's _apt, man-db's man) must traverse it.
+chmod 0755 "$root"
 cleanup() {
   if ((keep)); then
     echo "fresh-root: kept $root" >&2

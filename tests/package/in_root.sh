@@ -69,8 +69,10 @@ grep -qE '^33 probes: [0-9]+ pass, 0 fail, [0-9]+ skip, 0 error' <<<"$out" \
   || fail "vma-harness run: not 33 probes without failures and errors (exit $rc)"
 ((rc == 0)) || fail "vma-harness run exited $rc"
 
-step "lldb -b: vma whereis \$pc on a launched program, no ~/.lldbinit"
-out=$(timeout 300 lldb -b -o 'process launch --stop-at-entry' -o 'vma whereis $pc' -o 'kill' \
+# lldb-19 installs /usr/bin/lldb-19; /usr/bin/lldb comes from the `lldb`
+# package (LLVM 14 on Debian 12), which the vmakit package does not pull in.
+step "lldb-19 -b: vma whereis \$pc on a launched program, no ~/.lldbinit"
+out=$(timeout 300 lldb-19 -b -o 'process launch --stop-at-entry' -o 'vma whereis $pc' -o 'kill' \
   -- /usr/bin/sleep 30 2>&1)
 printf '%s\n' "$out" | grep -A2 'vma whereis'
 grep -qE '^0x[0-9a-f]+  text  in the text \(code\) of /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2' <<<"$out" \
@@ -107,8 +109,8 @@ apt_get remove vmakit || fail "apt-get remove vmakit"
 [[ -f /etc/gdb/gdbinit.d/vmakit.gdb ]] || fail "the conffile went with remove (it stays until purge)"
 err=$(gdb -batch -ex 'echo started\n' 2>&1 >/dev/null)
 [[ -z $err ]] || fail "gdb after remove says: $err"
-err=$(lldb -b -o 'version' 2>&1 >/dev/null)
-[[ -z $err ]] || fail "lldb after remove says: $err"
+err=$(lldb-19 -b -o 'version' 2>&1 >/dev/null)
+[[ -z $err ]] || fail "lldb-19 after remove says: $err"
 
 step "apt-get purge vmakit: nothing of it left"
 apt_get purge vmakit || fail "apt-get purge vmakit"
