@@ -97,9 +97,6 @@ if [[ ! -s $tarball ]]; then
 fi
 
 root=$(mktemp -d /var/tmp/vmakit-root.XXXXXX)
-# mktemp makes it 0700: inside, it is `/`, and users other than root (the
-# harness's probes run as nobody, apt's _apt, man-db's man) must traverse it.
-chmod 0755 "$root"
 cleanup() {
   if ((keep)); then
     echo "fresh-root: kept $root" >&2
@@ -115,6 +112,10 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xzf "$tarball"
+# mktemp made the root, and the tarball's "." (debootstrap's mktemp dir),
+# 0700: inside, it is `/`, and users other than root (the harness's probes
+# run as nobody, apt's _apt, man-db's man) must traverse it.
+chmod 0755 "$root"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 git clone -q --no-hardlinks "$top" "$root/root/vmakit"
 git -C "$root/root/vmakit" checkout -q "$(git -C "$top" rev-parse HEAD)"
