@@ -128,7 +128,10 @@ echo "fresh-root: $root (Debian $(cat "$root/etc/debian_version")), $(git -C "$t
 cmd=$(printf '%q ' "$@")
 export root cache cmd
 set +e
+# The root is bind-mounted on itself first, so `/` is a mount point inside:
+# unshare in the root (this script nested) can then make it private.
 unshare --mount --pid --fork --propagation private --kill-child bash -euc '
+  mount --bind "$root" "$root"
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
