@@ -41,14 +41,19 @@ _vmakit_files() {
   compopt -o filenames 2>/dev/null
 }
 
-_vma() {
-  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-  local prog=${COMP_WORDS[0]} cmd=${COMP_WORDS[1]:-}
+# Sets cur, prev, prog and cmd (the caller's locals) from COMP_WORDS; true
+# when the word is the command itself, completed here.
+_vmakit_start() {
+  cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+  prog=${COMP_WORDS[0]} cmd=${COMP_WORDS[1]:-}
   COMPREPLY=()
-  if ((COMP_CWORD == 1)); then
-    _vmakit_reply "$(_vmakit_commands "$prog") --help --version" "$cur"
-    return
-  fi
+  ((COMP_CWORD == 1)) || return 1
+  _vmakit_reply "$(_vmakit_commands "$prog") --help --version" "$cur"
+}
+
+_vma() {
+  local cur prev prog cmd
+  _vmakit_start && return
   case $prev in
     -p|--pid) _vmakit_reply "$(_vmakit_pids)" "$cur"; return ;;
     -m|--maps|--core|--exe) _vmakit_files "$cur"; return ;;
@@ -60,13 +65,8 @@ _vma() {
 }
 
 _vma_harness() {
-  local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-  local prog=${COMP_WORDS[0]} cmd=${COMP_WORDS[1]:-}
-  COMPREPLY=()
-  if ((COMP_CWORD == 1)); then
-    _vmakit_reply "$(_vmakit_commands "$prog") --help --version" "$cur"
-    return
-  fi
+  local cur prev prog cmd
+  _vmakit_start && return
   case $prev in
     --profile)
       _vmakit_files "$cur"
