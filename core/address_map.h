@@ -22,9 +22,19 @@ struct ImageRef {
   bool bias_known = false;
 };
 
-/// One VMA with its kind.
+/// One VMA with its kind, or one part of a VMA that holds two things.
+///
+/// The kernel merges adjacent VMAs whose flags, file and anon_vma agree
+/// (mm/vma.c, is_mergeable_vma): an anonymous mmap placed flush after a
+/// library's .bss becomes one VMA with it, and so does the brk heap after the
+/// executable's .bss when brk is not randomized (a debugger's launch). Such a
+/// VMA is split at the image's end into parts, each a Region of its own with
+/// `mapping.range` its part and `vma` the kernel's whole VMA.
 struct Region {
   Mapping mapping;
+  /// The kernel VMA this region is a part of; empty when the region is the
+  /// whole VMA.
+  std::optional<AddressRange> vma;
   RegionKind kind = RegionKind::anon;
   std::optional<int> tid;         ///< for thread stacks (and the main stack)
   /// What made the decision or a detail a user wants: "glibc arena heap,
@@ -70,7 +80,7 @@ class AddressMap {
   /// The region starts in Eytzinger (breadth-first) order, 1-based, with
   /// each node's index into regions_: the search walks down an implicit tree
   /// whose top levels stay in cache, 8 bytes a step instead of a whole Region
-  /// (184 bytes, a cache miss each); with the ends beside it, find() touches
+  /// (208 bytes, a cache miss each); with the ends beside it, find() touches
   /// a Region only for its answer (bench/: 3 million lookups/s became ~18).
   std::vector<Addr> tree_;
   std::vector<std::uint32_t> tree_index_;

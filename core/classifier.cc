@@ -23,6 +23,12 @@ Addr page_up(Addr a, Addr ps) { return (a + ps - 1) & ~(ps - 1); }
 bool contiguous(const Mapping& lo, const Mapping& hi) { return lo.range.end == hi.range.start; }
 bool private_anon(const Mapping& m) { return m.is_private() && m.is_anonymous(); }
 
+/// `note`, followed by the `[anon:NAME]` an anonymous VMA was given, if any.
+std::string with_name(const std::string& name_note, std::string note) {
+  if (name_note.empty()) return note;
+  return note.empty() ? name_note : note + "; " + name_note;
+}
+
 class Classifier {
  public:
   Classifier(const Snapshot& s, ElfCache& cache) : s_(s), m_(s.mappings), cache_(cache), ps_(s.target.page_size) {
@@ -47,11 +53,33 @@ class Classifier {
     return std::move(out_);
   }
 
-  /// The regions take the mappings over (moved, not copied).
-  static void hand_over(Snapshot& s, std::vector<Region>& regions) {
+  /// The regions take the mappings over (moved, not copied); a VMA with a
+  /// tail (split()) becomes its head region followed by the tail's.
+  void hand_over(Snapshot& s, std::vector<Region>& regions) {
     for (std::size_t i = 0; i < regions.size(); ++i) regions[i].mapping = std::move(s.mappings[i]);
     s.mappings.clear();
     s.mappings.shrink_to_fit();
+    if (tails_.empty()) return;
+    std::vector<Region> out;
+    out.reserve(regions.size() + tails_.size());
+    std::size_t t = 0;
+    for (std::size_t i = 0; i < regions.size(); ++i) {
+      Region& head = regions[i];
+      if (t < tails_.size() && tails_[t].index == i) {
+        Tail& tail = tails_[t++];
+        AddressRange whole = head.mapping.range;
+        tail.region.mapping = head.mapping;
+        tail.region.mapping.range = {tail.at, whole.end};
+        tail.region.vma = whole;
+        head.mapping.range.end = tail.at;
+        head.vma = whole;
+        out.push_back(std::move(head));
+        out.push_back(std::move(tail.region));
+      } else {
+        out.push_back(std::move(head));
+      }
+    }
+    regions = std::move(out);
   }
 
  private:
@@ -64,7 +92,25 @@ class Classifier {
     const Mapping& m = m_[i];
     const std::string& n = m.name;
     if (m.is_pseudo()) {
-      if (n == "[heap]") return set(i, RegionKind::heap, "brk heap"), true;
+      if (n == "[heap]") {
+        // Unrandomized brk starts at the executable's page-rounded .bss end,
+        // and do_brk_flags() extends the .bss VMA: one VMA, two things.
+        if (auto bss = bss_below(i); bss && bss->end > m.range.start) {
+          if (bss->end >= m.range.end) {
+            set(i, RegionKind::bss, "of " + bss->image->path + "; the empty brk heap starts at its end");
+            out_[i].image = bss->image;
+            return true;
+          }
+          set(i, RegionKind::bss, "of " + bss->image->path);
+          out_[i].image = bss->image;
+          Region heap;
+          heap.kind = RegionKind::heap;
+          heap.note = "brk heap";
+          split(i, bss->end, std::move(heap));
+          return true;
+        }
+        return set(i, RegionKind::heap, "brk heap"), true;
+      }
       if (n == "[stack]") {
         set(i, RegionKind::stack);
         out_[i].tid = s_.main_tid;
@@ -236,58 +282,101 @@ class Classifier {
     return false;
   }
 
+  /// The .bss of the image whose data VMA lies flush below mapping i, when
+  /// mapping i starts inside it: the image and the page-rounded end of its
+  /// p_memsz (without the ELF file: the end of mapping i, by position).
+  struct Bss {
+    std::shared_ptr<const ImageRef> image;
+    Addr end;
+  };
+  std::optional<Bss> bss_below(std::size_t i) const {
+    const Mapping& m = m_[i];
+    if (i == 0 || !contiguous(m_[i - 1], m) || out_[i - 1].kind != RegionKind::data || !out_[i - 1].image)
+      return std::nullopt;
+    const std::shared_ptr<const ImageRef>& ref = out_[i - 1].image;
+    if (!ref->elf) return Bss{ref, m.range.end};
+    for (const ElfSegment& seg : ref->elf->loads()) {
+      if (!seg.w || seg.memsz <= seg.filesz) continue;
+      Addr mem_end = ref->load_bias + seg.vaddr + seg.memsz;
+      Addr file_end = ref->load_bias + seg.vaddr + seg.filesz;
+      if (file_end <= m.range.start && m.range.start < mem_end) return Bss{ref, page_up(mem_end, ps_)};
+    }
+    return std::nullopt;
+  }
+
+  /// If a thread's SP lies in `r` (part of mapping i, or all of it), makes
+  /// `out` that thread's stack and returns true.
+  bool on_a_stack(Region& out, AddressRange r, const std::string& name_note) const {
+    for (const ThreadInfo& t : s_.threads) {
+      if (!t.sp || !r.contains(*t.sp)) continue;
+      out.tid = t.tid;
+      bool main = s_.main_tid && t.tid == *s_.main_tid;
+      // A source without names (a debugger's list for a core) has no
+      // [stack]: there the main thread's SP marks the main stack. Where
+      // [stack] exists, an SP elsewhere is on an alternate stack.
+      if (main && s_.complete && !has_named_stack_) {
+        out.kind = RegionKind::stack;
+        out.note = with_name(name_note, "the main thread's SP is here (no [stack] name in this source)");
+      } else {
+        out.kind = RegionKind::thread_stack;
+        out.note = with_name(name_note, main ? "the main thread's SP is here (an alternate stack)" : "");
+      }
+      return true;
+    }
+    return false;
+  }
+  bool on_a_stack(std::size_t i, AddressRange r, const std::string& name_note) {
+    return on_a_stack(out_[i], r, name_note);
+  }
+
+  /// Mapping i is two things: out_[i] describes [start, at), `tail` the rest.
+  void split(std::size_t i, Addr at, Region tail) {
+    std::string merged = fmt::format("one kernel VMA with the {} after it", to_string(tail.kind));
+    out_[i].note = out_[i].note.empty() ? merged : out_[i].note + "; " + merged;
+    std::string before = fmt::format("one kernel VMA with the {} before it", to_string(out_[i].kind));
+    tail.note = tail.note.empty() ? before : tail.note + "; " + before;
+    tails_.push_back({i, at, std::move(tail)});
+  }
+
   void anon_accessible(std::size_t i) {
     const Mapping& m = m_[i];
     std::string name_note = m.name.starts_with("[anon:") ? m.name : std::string{};
-    auto with_name = [&](std::string note) {
-      if (name_note.empty()) return note;
-      return note.empty() ? name_note : note + "; " + name_note;
-    };
     // glibc non-main arena heap: 64 MiB aligned, rw part plus PROT_NONE tail.
     if (m.is_private() && m.range.start % kArenaHeapSize == 0) {
       bool whole = m.range.size() == kArenaHeapSize;
       bool with_tail = i + 1 < m_.size() && contiguous(m, m_[i + 1]) && private_anon(m_[i + 1]) &&
                        is_prot_none(m_[i + 1].perms) && m_[i + 1].range.end - m.range.start == kArenaHeapSize;
-      if (whole || with_tail) return set(i, RegionKind::heap, with_name("glibc arena heap"));
+      if (whole || with_tail) return set(i, RegionKind::heap, with_name(name_note, "glibc arena heap"));
     }
-    for (const ThreadInfo& t : s_.threads) {
-      if (!t.sp || !m.range.contains(*t.sp)) continue;
-      out_[i].tid = t.tid;
-      bool main = s_.main_tid && t.tid == *s_.main_tid;
-      // A source without names (a debugger's list for a core) has no
-      // [stack]: there the main thread's SP marks the main stack. Where
-      // [stack] exists, an SP elsewhere is on an alternate stack.
-      if (main && s_.complete && !has_named_stack_)
-        return set(i, RegionKind::stack, with_name("the main thread's SP is here (no [stack] name in this source)"));
-      return set(i, RegionKind::thread_stack, with_name(main ? "the main thread's SP is here (an alternate stack)" : ""));
-    }
-    if (i > 0 && contiguous(m_[i - 1], m) && out_[i - 1].kind == RegionKind::data && out_[i - 1].image) {
-      const std::shared_ptr<const ImageRef>& ref = out_[i - 1].image;
-      const ImageRef& img = *ref;
-      if (img.elf) {
-        for (const ElfSegment& seg : img.elf->loads()) {
-          if (!seg.w || seg.memsz <= seg.filesz) continue;
-          Addr mem_end = img.load_bias + seg.vaddr + seg.memsz;
-          Addr file_end = img.load_bias + seg.vaddr + seg.filesz;
-          if (file_end <= m.range.start && m.range.start < mem_end) {
-            set(i, RegionKind::bss, "of " + img.path);
-            out_[i].image = ref;
-            return;
-          }
-        }
-      } else {
-        set(i, RegionKind::bss, "by position: anonymous memory right after an image's data");
-        out_[i].image = ref;
-        return;
+    if (auto bss = bss_below(i)) {
+      // The VMA starts in the .bss of the image below. Past the .bss end
+      // (p_memsz, page-rounded) it holds something else the kernel merged
+      // in: that tail is classified on its own.
+      Addr cut = bss->end;
+      bool whole = cut >= m.range.end;
+      AddressRange head{m.range.start, whole ? m.range.end : cut};
+      if (!on_a_stack(i, head, name_note)) {
+        set(i, RegionKind::bss, bss->image->elf ? "of " + bss->image->path
+                                                : "by position: anonymous memory right after an image's data");
+        out_[i].image = bss->image;
       }
+      if (!whole) {
+        Region tail;
+        tail.kind = RegionKind::anon;
+        tail.note = name_note;
+        on_a_stack(tail, {cut, m.range.end}, name_note);
+        split(i, cut, std::move(tail));
+      }
+      return;
     }
+    if (on_a_stack(i, m.range, name_note)) return;
     // Without every thread's SP (no thread list, or a thread that was
     // running when read), a thread stack is known by its shape: an rw area
     // directly above a small PROT_NONE guard (glibc allocatestack.c).
     if (some_sp_unknown_ && i > 0 && contiguous(m_[i - 1], m) && private_anon(m_[i - 1]) &&
         is_prot_none(m_[i - 1].perms) && m_[i - 1].range.size() <= (1u << 20) && m.range.size() >= (16u << 10) &&
         has(m.perms, Perms::read | Perms::write) && !has(m.perms, Perms::exec))
-      return set(i, RegionKind::thread_stack, with_name("inferred from its shape (rw above a guard); thread unknown"));
+      return set(i, RegionKind::thread_stack, with_name(name_note, "inferred from its shape (rw above a guard); thread unknown"));
     set(i, RegionKind::anon, name_note);
   }
 
@@ -313,13 +402,22 @@ class Classifier {
   bool some_sp_unknown_ = false;
   bool has_named_stack_ = false;
   std::vector<Region> out_;
+  /// The second parts of VMAs that hold two things, by mapping index (in
+  /// order: mappings are classified in order and split at most once).
+  struct Tail {
+    std::size_t index;
+    Addr at;
+    Region region;
+  };
+  std::vector<Tail> tails_;
 };
 
 }  // namespace
 
 std::vector<Region> classify(Snapshot& s, ElfCache& elf_cache) {
-  std::vector<Region> regions = Classifier(s, elf_cache).run();
-  Classifier::hand_over(s, regions);
+  Classifier c(s, elf_cache);
+  std::vector<Region> regions = c.run();
+  c.hand_over(s, regions);
   return regions;
 }
 

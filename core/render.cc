@@ -95,6 +95,7 @@ std::string range_text(const Mapping& m) { return fmt::format("{:#x}-{:#x}", m.r
 json to_json(const Region& r) {
   json j = mapping_fields(r.mapping);
   j["kind"] = to_string(r.kind);
+  if (r.vma) j["vma"] = {{"start", hex(r.vma->start)}, {"end", hex(r.vma->end)}};
   if (r.tid) j["thread"] = *r.tid;
   if (!r.note.empty()) j["note"] = r.note;
   if (r.mapping.is_deleted()) j["deleted"] = true;
@@ -228,6 +229,9 @@ std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st)
       if (m.file_info_known && file_backed) file = fmt::format("  offset {:#x}", m.offset);
       if (m.file_info_known && file_backed && m.dev_inode_known) file += fmt::format("  dev {}  inode {}", m.dev_string(), m.inode);
       line("region", fmt::format("{}  {}  {}{}", range_text(m), to_string(m.perms), human_size(m.range.size()), file));
+      if (a.region->vma)
+        line("vma", fmt::format("{:#x}-{:#x}  {}  (the kernel's one VMA; region is its part at this address)",
+                                a.region->vma->start, a.region->vma->end, human_size(a.region->vma->size())));
       if (!m.name.empty()) line("name", m.name);
       std::string pos = fmt::format("+{:#x} into the region", *a.offset_in_region);
       if (a.file_offset) pos += fmt::format(", file offset {:#x}", *a.file_offset);

@@ -205,6 +205,7 @@ nlohmann::json to_json(const Environment& e) {
       {"addr_no_randomize", e.addr_no_randomize},
       {"uid", e.uid},
       {"probe_uid", e.probe_uid},
+      {"probes_staged_in", e.probes_staged_in.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.probes_staged_in)},
       {"seccomp", e.seccomp},
       {"tracer_pid", e.tracer_pid},
       {"selinux_enforcing", e.selinux_enforcing},
@@ -234,6 +235,9 @@ std::vector<std::string> describe(const Environment& e) {
                     ", seccomp " + std::to_string(e.seccomp) + ", tracer pid " +
                     std::to_string(e.tracer_pid) + ", capture " + e.capture;
   out.push_back(who);
+  if (!e.probes_staged_in.empty())
+    out.push_back("probes copied to " + e.probes_staged_in + ": uid " + std::to_string(e.probe_uid) +
+                  " cannot reach the build tree");
   if (!e.container_hints.empty()) {
     std::string hints = "container hints:";
     for (const auto& h : e.container_hints) hints += " " + h;

@@ -57,6 +57,9 @@ struct Environment {
   /// True when probes keep root's privileges (--as-root, or already root
   /// without a user to drop to).
   bool probes_privileged = false;
+  /// Where built-in probes were copied because probe_uid could not reach
+  /// them (a build tree in /root); empty when they ran where they were built.
+  std::string probes_staged_in;
   int seccomp = 0;       ///< /proc/self/status Seccomp: 0 off, 1 strict, 2 filter
   int tracer_pid = 0;    ///< /proc/self/status TracerPid
   bool selinux_enforcing = false;

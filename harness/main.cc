@@ -22,6 +22,7 @@
 #include "audit.h"
 #include "demo.h"
 #include "environment.h"
+#include "probe_stage.h"
 #include "profile.h"
 #include "report.h"
 #include "runner.h"
@@ -307,6 +308,7 @@ int cmd_run(const std::vector<std::string>& args) {
   }
 
   // Probes that cannot start are reported as errors, in order, with the rest.
+  ProbeStage stage;
   std::vector<Launch> launches;
   std::vector<std::size_t> launch_probe;  // launch index -> probe index
   std::vector<std::optional<ResultRow>> rows(probes.size());
@@ -316,7 +318,7 @@ int cmd_run(const std::vector<std::string>& args) {
     if (probes[i].user) {
       l.argv = probes[i].command;
     } else if (auto path = find_probe(probes[i].id)) {
-      l.argv = {*path};
+      l.argv = {ropts.drop_to ? stage.reachable(*path) : *path};
     } else {
       Observation obs;
       obs.error = "probe binary not found (build target vma-probes, or set VMA_PROBES_DIR)";
@@ -326,6 +328,7 @@ int cmd_run(const std::vector<std::string>& args) {
     launches.push_back(std::move(l));
     launch_probe.push_back(i);
   }
+  report.env.probes_staged_in = stage.dir();
 
   const bool color = o.format == "text" && color_stdout();
   const TextLayout layout = text_layout(probes, color);

@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import casetest  # noqa: E402
+from reach import reachable  # noqa: E402
 from casetest import Failure, Skip, check, run_tool  # noqa: E402,F401
 
 ARGS = None
@@ -254,19 +255,21 @@ def case_audit_no_kconfig():
         raise Skip(f"/boot/config-{release} exists: cannot make the Kconfig unreadable here")
     if os.geteuid() != 0:
         raise Skip("needs root to bind-mount over /proc/config.gz")
+    harness = reachable(ARGS.harness)  # run as nobody
     with tempfile.TemporaryDirectory() as d:
         os.chmod(d, 0o755)
         hidden = os.path.join(d, "config.gz")
         open(hidden, "w").close()
         os.chmod(hidden, 0)
         script = (f"mount --bind {hidden} /proc/config.gz 2>/dev/null || exit 99; "
-                  f"exec setpriv --reuid=65534 --regid=65534 --clear-groups {ARGS.harness} audit --format json")
+                  f"exec setpriv --reuid=65534 --regid=65534 --clear-groups {harness} audit --format json")
         if not os.path.exists("/proc/config.gz"):
-            script = (f"exec setpriv --reuid=65534 --regid=65534 --clear-groups {ARGS.harness} audit --format json")
+            script = (f"exec setpriv --reuid=65534 --regid=65534 --clear-groups {harness} audit --format json")
         p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                            capture_output=True, text=True, timeout=60)
         if p.returncode == 99 or "unshare failed" in p.stderr:
             raise Skip(f"cannot bind-mount over /proc/config.gz in a mount namespace: {p.stderr.strip()}")
+        check(p.stdout.strip(), f"the audit as nobody printed a report (exit {p.returncode}: {p.stderr.strip()})")
         report = json.loads(p.stdout)
     checks = {c["name"]: c for c in report["checks"]}
     want = f"unknown (/proc/config.gz: Permission denied; no /boot/config-{release})"

@@ -27,6 +27,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from merged import merged_values  # noqa: E402
+
 SKIP = 77
 
 
@@ -53,7 +56,9 @@ def tool(args, cmd):
 
 
 def start_testee(args, crash, workdir):
-    cmd = [args.testee] + (["--crash=text-write", "--crash-after-stdin"] if crash else [])
+    # --merge-bss: one VMA holding a library's .bss and anonymous pages after
+    # it; a core has the VMA as one PT_LOAD and must split it as live does.
+    cmd = [args.testee, "--merge-bss"] + (["--crash=text-write", "--crash-after-stdin"] if crash else [])
 
     def pre():
         # Unlimited cores for the kernel test; coredump_filter 0x3f adds
@@ -155,7 +160,7 @@ def compare(c, live_maps, live, core, printed, pid, tids, lossy=()):
               "global_data": "data", "heap": "heap", "arena": "heap", "thread_stack": "thread-stack",
               "main_stack": "stack", "guard": "guard", "memfd": "shared", "deleted": "file",
               "anon": "anon", "gap": "unmapped", "null": "null-page", "noncanonical": "non-canonical",
-              "kernel": "kernel"}
+              "kernel": "kernel", "merged_bss": "bss", "merged_anon": "anon"}
     for i, (name, addr, tid) in enumerate(printed):
         cl, ll = core["lookups"][i], live["lookups"][i]
         if any(m["start"] in lossy and m["start"] <= addr < m["end"] for m in live_maps):
@@ -169,6 +174,16 @@ def compare(c, live_maps, live, core, printed, pid, tids, lossy=()):
             c.check(cl["tid"] == tid, f"thread_stack {cl['addr']}: core tid {cl['tid']}, printed {tid}")
         if name == "main_stack":
             c.check(cl["tid"] == pid, f"main_stack {cl['addr']}: core tid {cl['tid']}, pid {pid}")
+
+    # 3b. The merged VMA: one mapping in the core, two regions (its parts).
+    vals = merged_values([[n, hex(a)] for n, a, _ in printed])
+    cut = vals["merged_anon"] - 8
+    vma = {"start": hex(vals["merged_vma_start"]), "end": hex(vals["merged_vma_end"])}
+    c.check((vals["merged_vma_start"], vals["merged_vma_end"]) in core_maps,
+            f"the merged VMA {vma} is one mapping of the core")
+    parts = [(r["kind"], r["start"], r["end"]) for r in core["regions"] if r.get("vma") == vma]
+    c.check(parts == [("bss", vma["start"], hex(cut)), ("anon", hex(cut), vma["end"])],
+            f"the core's merged VMA is two regions, bss then anon: {parts}")
 
     # 4. Threads.
     c.check(sorted(t["tid"] for t in core["threads"]) == sorted(tids),

@@ -56,6 +56,7 @@ json describe(vma::RegionSource& src, const vma::Snapshot& snap, const std::vect
            {"note", r.note}};
     j["tid"] = r.tid ? json(*r.tid) : json(nullptr);
     j["image"] = r.image ? json(r.image->path) : json(nullptr);
+    if (r.vma) j["vma"] = {{"start", vma::hex(r.vma->start)}, {"end", vma::hex(r.vma->end)}};
     regions.push_back(j);
   }
   out["regions"] = regions;

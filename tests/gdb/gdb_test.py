@@ -21,6 +21,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from merged import kernel_vmas, merged_checks, merged_values  # noqa: E402
+
 TIMEOUT = 180  # seconds for one gdb run; the machine is shared and slow
 
 ARGS = None
@@ -324,7 +327,8 @@ def case_live_map_bounds():
         if js is None:
             return
         regions = js["regions"] if isinstance(js, dict) else js
-        mine = [(region_bounds(r), r.get("perms")) for r in regions]
+        # A VMA that holds two things is listed as its parts: fold them back.
+        mine = [(region_bounds(r), r.get("perms")) for r in kernel_vmas(regions)]
         theirs = [((a, b), p) for a, b, p, _ in rows]
         check(mine == theirs, "%d regions: bounds and perms equal `info proc mappings`"
               % len(theirs), "\n".join("vma  %s\ngdb  %s" % (x, y) for x, y in zip(mine, theirs)
@@ -346,6 +350,44 @@ def case_live_map_bounds():
         if gaps is not None:
             gregs = gaps["regions"] if isinstance(gaps, dict) else gaps
             check(any(r.get("kind") == "unmapped" for r in gregs), "--gaps adds unmapped entries")
+
+
+def case_merged_bss():
+    """One kernel VMA holding a library's .bss and anonymous pages the testee
+    mapped flush after it: live (gdb -p) and in a core GDB writes of it."""
+    with Testee("--merge-bss") as t, tempfile.TemporaryDirectory(prefix="vmakit-gdb-") as d:
+        try:
+            vals = merged_values([[n, hex(a)] for n, v in t.values.items() for a in v])
+        except AssertionError as e:
+            check(False, str(e))
+            return
+        addrs = "%#x %#x" % (vals["merged_bss"], vals["merged_anon"])
+        core = os.path.join(d, "testee.core")
+        cmds = ["vma whereis --json " + addrs, "vma map --json", "vma map", "gcore " + core]
+        rc, out, err = gdb(cmds, pre=["-p", str(t.pid)])
+        no_traceback(out, err, "merged .bss, live")
+        s = sections(out, len(cmds))
+        js, mp = parse_json(s[0], "live whereis --json"), parse_json(s[1], "live map --json")
+        if js is None or mp is None or len(js) != 2:
+            check(False, "live: two annotations and a map", s[0][:1000] + err[-1000:])
+            return
+        for ok, what, detail in merged_checks(vals, js[0], js[1], mp["regions"]):
+            check(ok, "live: " + what, json.dumps(detail)[:1500])
+        rows = [l for l in s[2].splitlines() if "one kernel VMA" in l]
+        check(len(rows) == 2, "live: map text shows both parts with their note", s[2][-3000:])
+        if not os.path.exists(core):
+            check(False, "gdb wrote a core", err[-1500:])
+            return
+        cmds = ["vma whereis --json " + addrs, "vma map --json"]
+        rc, out, err = gdb(cmds, args=[ARGS.testee, core])
+        no_traceback(out, err, "merged .bss, core")
+        s = sections(out, len(cmds))
+        js, mp = parse_json(s[0], "core whereis --json"), parse_json(s[1], "core map --json")
+        if js is None or mp is None or len(js) != 2:
+            check(False, "core: two annotations and a map", s[0][:1000] + err[-1000:])
+            return
+        for ok, what, detail in merged_checks(vals, js[0], js[1], mp["regions"]):
+            check(ok, "core: " + what, json.dumps(detail)[:1500])
 
 
 def case_launch_breakpoint():
@@ -714,6 +756,7 @@ CASES = {
     "live_whereis": case_live_whereis,
     "live_json_equals_cli": case_live_json_equals_cli,
     "live_map_bounds": case_live_map_bounds,
+    "merged_bss": case_merged_bss,
     "launch_breakpoint": case_launch_breakpoint,
     "errors": case_errors,
     "fault_sent_by_kill": case_fault_sent_by_kill,

@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import casetest  # noqa: E402
+from reach import reachable, reachable_harness  # noqa: E402
 from casetest import Failure, Skip, check, run_tool  # noqa: E402,F401
 
 
@@ -94,7 +95,7 @@ def write(dirname, name, text):
 
 def spec_probe(name, mode, marker, expect, timeout=None):
     lines = ["[[probe]]", f'name = "{name}"',
-             f'command = ["{ARGS.testprobe}", "{mode}", "{marker}"]',
+             f'command = ["{reachable(ARGS.testprobe)}", "{mode}", "{marker}"]',  # run as nobody under root
              f"expect = {expect}"]
     if timeout is not None:
         lines.append(f"timeout = {timeout}")
@@ -500,6 +501,7 @@ def case_unprivileged():
     wrapper = ()
     if os.geteuid() == 0:
         wrapper = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
+        ARGS.harness = reachable_harness(ARGS.harness)
     p, report = run_json(expect_exit=0, wrapper=wrapper)
     check(report["environment"]["uid"] != 0 and report["environment"]["probe_uid"] == report["environment"]["uid"],
           f"uid {report['environment']['uid']} probe_uid {report['environment']['probe_uid']}")

@@ -11,6 +11,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from merged import kernel_vmas, merged_checks, merged_values  # noqa: E402
+
 ap = argparse.ArgumentParser()
 ap.add_argument("--vma", required=True)
 ap.add_argument("--testee", required=True)
@@ -84,7 +87,9 @@ try:
     # map --json lists exactly the kernel's lines.
     with open(f"/proc/{t.pid}/maps") as f:
         kernel = [parse_maps_line(l.rstrip("\n")) for l in f]
-    regions = json.loads(vma("map", "--pid", str(t.pid), "--json").stdout)["regions"]
+    # A VMA that holds two things is listed as its parts (each with "vma"):
+    # folded back, the parts are the kernel's lines.
+    regions = kernel_vmas(json.loads(vma("map", "--pid", str(t.pid), "--json").stdout)["regions"])
     check(len(regions) == len(kernel), f"map --json has one region per maps line ({len(regions)} vs {len(kernel)})")
     same = True
     for r, (s, e, perms, off, dev, inode, path) in zip(regions, kernel):
@@ -105,6 +110,42 @@ try:
     th = json.loads(vma("map", "--pid", str(t.pid), "--json", "--kind", "thread-stack").stdout)["regions"]
     check(sorted(r["thread"] for r in th) == sorted(tid for _, tid in t.addrs("thread_stack")),
           "map --kind thread-stack: one region per thread, with its TID")
+finally:
+    t.close()
+
+# --- a VMA that holds two things (an image's .bss and anonymous memory the
+# kernel merged into it): live, and from the same map saved to a file -------
+t = Testee("--merge-bss")
+try:
+    try:
+        vals = merged_values(t.lines)
+    except AssertionError as e:
+        vals = None
+        check(False, str(e))
+    if vals:
+        with open(f"/proc/{t.pid}/maps") as f:
+            saved_text = f.read()
+        lines = [l for l in saved_text.splitlines()
+                 if int(l.split("-")[0], 16) == vals["merged_vma_start"]]
+        check(len(lines) == 1 and int(lines[0].split()[0].split("-")[1], 16) == vals["merged_vma_end"],
+              f"the kernel shows the .bss and the new pages as one VMA: {lines}")
+        addrs = [hex(vals["merged_bss"]), hex(vals["merged_anon"])]
+        with tempfile.NamedTemporaryFile("w", suffix=".maps") as f:
+            f.write(saved_text)
+            f.flush()
+            for src in (["--pid", str(t.pid)], ["--maps", f.name]):
+                bss, anon = json.loads(vma("whereis", *src, "--json", *addrs).stdout)
+                regions = json.loads(vma("map", *src, "--json").stdout)["regions"]
+                for ok, what, detail in merged_checks(vals, bss, anon, regions):
+                    check(ok, f"{src[0]}: {what}" + ("" if ok else f": {detail}"))
+                text = vma("map", *src).stdout
+                rows = [l for l in text.splitlines() if "one kernel VMA" in l]
+                check(len(rows) == 2 and "bss" in rows[0] and "with the anon after it" in rows[0]
+                      and "anon" in rows[1] and "with the bss before it" in rows[1],
+                      f"{src[0]}: map text shows the two parts with a note: {rows}")
+                w = vma("whereis", *src, addrs[1]).stdout
+                check(f"vma        {vals['merged_vma_start']:#x}-{vals['merged_vma_end']:#x}" in w,
+                      f"{src[0]}: whereis text names the kernel VMA: {w}")
 finally:
     t.close()
 

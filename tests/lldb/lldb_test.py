@@ -22,6 +22,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from merged import kernel_vmas, merged_checks, merged_values  # noqa: E402
+
 TIMEOUT = 240  # seconds for one lldb run; the machine is shared and slow
 KEEP_GOING = "settings set interpreter.stop-command-source-on-error false"
 
@@ -324,7 +327,9 @@ def case_regions():
         check(normal_exit(rc, out), "lldb exits normally", out[-2000:])
         regions = json_of(secs, "vma map --json")["regions"]
         mismatches = []
-        for r in regions:
+        # `memory region` answers with the kernel's VMA: a VMA that holds two
+        # things is compared whole (its parts folded back).
+        for r in kernel_vmas(regions):
             text = output_of(secs, "memory region " + r["start"]) or ""
             m = REGION_RE.search(text)
             got = (m.group(1), m.group(2), m.group(3)) if m else None
@@ -341,6 +346,44 @@ def case_regions():
         for k in ("text", "rodata", "relro", "data", "heap", "stack", "thread-stack", "guard",
                   "vdso", "vvar", "shared", "file"):
             check(k in kinds, "the map has a %s region" % k, sorted(kinds))
+
+
+def case_merged_bss():
+    """One kernel VMA holding a library's .bss and anonymous pages the testee
+    mapped flush after it: attached, and over gdb-remote (LLDB's region list
+    instead of /proc)."""
+    with Testee("--merge-bss") as t:
+        try:
+            vals = merged_values([[n, hex(a)] for n, v in t.values.items() for a in v])
+        except AssertionError as e:
+            check(False, str(e))
+            return
+        where = "vma whereis --json %#x %#x" % (vals["merged_bss"], vals["merged_anon"])
+        region = "memory region %#x" % vals["merged_anon"]
+        rc, secs, out = lldb([where, "vma map --json", "vma map", region, "detach"], args=["-p", str(t.pid)])
+        check(normal_exit(rc, out), "lldb exits normally", out[-2000:])
+        w, m = json_of(secs, where), json_of(secs, "vma map --json")
+        if not w or not m or len(w) != 2:
+            check(False, "live: two annotations and a map", out[-3000:])
+            return
+        for ok, what, detail in merged_checks(vals, w[0], w[1], m["regions"]):
+            check(ok, "live: " + what, detail)
+        rows = [l for l in (output_of(secs, "vma map") or "").splitlines() if "one kernel VMA" in l]
+        check(len(rows) == 2, "live: map text shows both parts with their note", rows)
+        mr = REGION_RE.search(output_of(secs, region) or "")
+        check(mr is not None and (int(mr.group(1), 16), int(mr.group(2), 16)) ==
+              (vals["merged_vma_start"], vals["merged_vma_end"]),
+              "LLDB's own `memory region` sees the one kernel VMA", output_of(secs, region))
+        with Server(t.pid) as srv:
+            rc, secs, out = lldb(["target create " + ARGS.testee, "gdb-remote 127.0.0.1:%d" % srv.port,
+                                  where, "vma map --json", "detach"])
+            check(normal_exit(rc, out), "lldb exits normally (remote)", out[-2000:])
+            w, m = json_of(secs, where), json_of(secs, "vma map --json")
+            if not w or not m or len(w) != 2:
+                check(False, "remote: two annotations and a map", out[-3000:])
+                return
+            for ok, what, detail in merged_checks(vals, w[0], w[1], m["regions"]):
+                check(ok, "remote: " + what, detail)
 
 
 FAULTS = {
@@ -700,7 +743,7 @@ def main():
     cases = {
         "whereis": case_whereis, "cli-equal": case_cli_equal, "regions": case_regions,
         "errors": case_errors, "remote": case_remote, "launch": case_launch, "core": case_core,
-        "remote-fault": case_remote_fault, "non-utf8": case_non_utf8,
+        "remote-fault": case_remote_fault, "non-utf8": case_non_utf8, "merged-bss": case_merged_bss,
     }
     for k in FAULTS:
         cases["fault-" + k] = (lambda kind: lambda: case_fault(kind))(k)

@@ -27,6 +27,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from reach import reachable  # noqa: E402
+
 SIGSEGV, SIGBUS = 11, 7
 SEGV_MAPERR, SEGV_ACCERR, SEGV_PKUERR, SI_KERNEL = 1, 2, 4, 128
 BUS_ADRERR = 2
@@ -291,6 +294,8 @@ def main():
     failed = skipped = 0
     for pid in args.ids:
         exe = os.path.join(args.probe_dir, pid)
+        if user is not None:
+            exe = reachable(exe)  # the other user must be able to execute it
         vars_ = {k: v for k, v in os.environ.items() if k != "VMA_PROBE_HANDLER"}
         if args.mode == "handler":
             vars_["VMA_PROBE_HANDLER"] = "1"

@@ -20,10 +20,18 @@
  * merge), for a map of many lines; prints "many_vmas ADDR".
  * --shared-guard: also a MADV_GUARD_INSTALL page inside a shared mapping (a
  * memfd; Linux 6.15 allows guards there); prints "shared_guard ADDR".
+ * --merge-bss: also two anonymous rw pages mapped flush after the .bss end
+ * of a loaded image (a library first, this program last) with
+ * MAP_FIXED_NOREPLACE, which the kernel merges into the image's .bss VMA;
+ * prints "merged_bss ADDR" (in the .bss), "merged_anon ADDR" (in the new
+ * pages), "merged_vma_start ADDR" and "merged_vma_end ADDR" (the one VMA
+ * /proc/self/maps shows for both) and "merged_image PATH", or
+ * "merged_bss unsupported REASON".
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -40,6 +48,9 @@
 
 int global_data = 42;
 int global_bss;
+/* More .bss than the data segment's last file page holds, so the image has
+ * an anonymous .bss VMA of its own (as libc does). */
+char big_bss[64 * 1024];
 const char rodata_string[] = "vmakit testee rodata";
 static const char *const relro_table[] = {"a", "b"}; /* .data.rel.ro: in PT_GNU_RELRO for PIE */
 
@@ -111,6 +122,62 @@ static void crash(const char *kind) {
   _exit(3);
 }
 
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+/* --merge-bss: see the header comment. */
+struct merge {
+  int done;
+  int from_library; /* pass 1: libraries only; pass 2: this program */
+  char why[160];
+};
+
+static int merge_after_bss(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  struct merge *mg = data;
+  int is_program = info->dlpi_name[0] == '\0';
+  if (mg->done || is_program == mg->from_library || strstr(info->dlpi_name, "linux-vdso")) return 0;
+  uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+  for (int k = 0; k < info->dlpi_phnum; k++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[k];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W)) continue;
+    uintptr_t file_end = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz + ps - 1) & ~(ps - 1);
+    uintptr_t bss_end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + ps - 1) & ~(ps - 1);
+    if (bss_end <= file_end) continue; /* no .bss VMA of its own */
+    char *p = mmap((void *)bss_end, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                   -1, 0);
+    if (p == MAP_FAILED || p != (char *)bss_end) {
+      if (p != MAP_FAILED) munmap(p, 2 * ps); /* a kernel before 4.17 took the flag as a hint */
+      snprintf(mg->why, sizeof mg->why, "%s: %#lx is taken", is_program ? "program" : info->dlpi_name,
+               (unsigned long)bss_end);
+      continue;
+    }
+    p[0] = 1;
+    /* The merge is the kernel's call: check that maps shows one line. */
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned long lo, hi, vlo = 0, vhi = 0;
+    while (maps && fgets(line, sizeof line, maps))
+      if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo <= bss_end && bss_end < hi) vlo = lo, vhi = hi;
+    if (maps) fclose(maps);
+    if (vlo >= bss_end || vhi < bss_end + 2 * ps) {
+      snprintf(mg->why, sizeof mg->why, "the kernel did not merge %#lx with the .bss of %s", (unsigned long)bss_end,
+               is_program ? "program" : info->dlpi_name);
+      munmap(p, 2 * ps);
+      continue;
+    }
+    printf("merged_bss %p\n", (void *)(bss_end - 8));
+    printf("merged_anon %p\n", (void *)(bss_end + 8));
+    printf("merged_vma_start %#lx\nmerged_vma_end %#lx\n", vlo, vhi);
+    printf("merged_image %s\n", is_program ? "program" : info->dlpi_name);
+    mg->done = 1;
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *crash_kind = NULL;
   int nthreads = 2;
@@ -119,6 +186,7 @@ int main(int argc, char **argv) {
   const char *map_file = NULL;
   long many = 0;
   int shared_guard = 0;
+  int merge_bss = 0;
   for (int i = 1; i < argc; i++) {
     if (!strncmp(argv[i], "--crash=", 8)) crash_kind = argv[i] + 8;
     else if (!strncmp(argv[i], "--threads=", 10)) nthreads = atoi(argv[i] + 10);
@@ -127,12 +195,14 @@ int main(int argc, char **argv) {
     else if (!strncmp(argv[i], "--map-file=", 11)) map_file = argv[i] + 11;
     else if (!strncmp(argv[i], "--vmas=", 7)) many = atol(argv[i] + 7);
     else if (!strcmp(argv[i], "--shared-guard")) shared_guard = 1;
+    else if (!strcmp(argv[i], "--merge-bss")) merge_bss = 1;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   volatile int main_local = 0;
   printf("pid %d\n", getpid());
   say("global_data", &global_data);
   say("global_bss", &global_bss);
+  say("big_bss", &big_bss[sizeof big_bss - 1]);
   say("rodata", rodata_string);
   say("relro", (const void *)&relro_table[1]);
   say("text", (void *)&main);
@@ -210,9 +280,25 @@ int main(int argc, char **argv) {
     say("many_vmas", v);
   }
 
-  /* A gap, made last so no later mapping fills it: map three pages, unmap
-   * the middle one. */
-  char *gap = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (merge_bss) {
+    struct merge mg = {0, 1, "no image with a .bss VMA of its own"};
+    dl_iterate_phdr(merge_after_bss, &mg);
+    mg.from_library = 0;
+    if (!mg.done) dl_iterate_phdr(merge_after_bss, &mg);
+    if (!mg.done) printf("merged_bss unsupported %s\n", mg.why);
+  }
+
+  /* A gap: map three pages, unmap the middle one. Not among the other
+   * mappings: mmap looks top-down for the highest hole that fits, so a
+   * one-page hole there is where the next small mapping goes, and a
+   * debugger makes one (LLDB maps an rwx page in the process to evaluate an
+   * expression; measured: it filled the gap). At 64 GiB, far below the
+   * program and the mmap area, every hole above is tried first. */
+  char *gap = mmap((void *)(64ul << 30), 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (gap == MAP_FAILED || gap != (char *)(64ul << 30)) {
+    if (gap != MAP_FAILED) munmap(gap, 3 * 4096); /* a kernel before 4.17 took the flag as a hint */
+    gap = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  }
   munmap(gap + 4096, 4096);
   say("gap", gap + 4096 + 100);
 

@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from reach import reachable  # noqa: E402
+
 ARGS = None
 FAILED = []
 
@@ -36,7 +39,7 @@ def skip(why):
 def vma(*args, timeout=60, user=None):
     cmd = [ARGS.vma, *args]
     if user is not None:
-        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", reachable(ARGS.vma), *args]
     p = subprocess.run(cmd, capture_output=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
@@ -359,13 +362,14 @@ def case_pid_no_threads(d):
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     # 3,000 VMAs: about 150 KiB of maps, more than the 64 KiB piece the
     # reader hands to its parser thread.
-    t = subprocess.Popen([*nobody, ARGS.testee, "--vmas=3000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    testee, cli = reachable(ARGS.testee), reachable(ARGS.vma)  # run as nobody
+    t = subprocess.Popen([*nobody, testee, "--vmas=3000"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True)
     try:
         for line in t.stdout:
             if line.strip() == "ready":
                 break
-        normal = subprocess.run([*nobody, ARGS.vma, "map", "--pid", str(t.pid)], capture_output=True)
+        normal = subprocess.run([*nobody, cli, "map", "--pid", str(t.pid)], capture_output=True)
         check(normal.returncode == 0 and len(normal.stdout) > 64 * 1024,
               f"the map without a limit: exit {normal.returncode}, {len(normal.stdout)} bytes")
         limit = tasks_of(65534) + 1  # the limited process itself: nothing to spare
@@ -378,7 +382,7 @@ def case_pid_no_threads(d):
         # error", exit 1); leaks are checked by every other test.
         env = dict(os.environ)
         env["ASAN_OPTIONS"] = (env.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
-        limited = subprocess.run([*nobody, "prlimit", f"--nproc={limit}", ARGS.vma, "map", "--pid", str(t.pid)],
+        limited = subprocess.run([*nobody, "prlimit", f"--nproc={limit}", cli, "map", "--pid", str(t.pid)],
                                  capture_output=True, env=env)
         no_signal(limited.returncode, "vma map with no thread to spare", limited.stderr.decode(errors="replace"))
         check(limited.returncode == 0 and limited.stdout == normal.stdout,

@@ -1,0 +1,53 @@
+#include "probe_stage.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace vma::harness {
+
+namespace fs = std::filesystem;
+
+bool others_can_execute(const std::string& path) {
+  fs::path p = fs::absolute(path).lexically_normal();
+  struct stat st {};
+  if (stat(p.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) return false;
+  for (fs::path d = p.parent_path(); !d.empty(); d = d.parent_path()) {
+    if (stat(d.c_str(), &st) != 0 || !(st.st_mode & S_IXOTH)) return false;
+    if (d == d.root_path()) break;
+  }
+  return true;
+}
+
+ProbeStage::~ProbeStage() {
+  if (dir_.empty()) return;
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::string ProbeStage::reachable(const std::string& path) {
+  if (others_can_execute(path)) return path;
+  if (auto it = copies_.find(path); it != copies_.end()) return it->second;
+  std::error_code ec;
+  if (dir_.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/vma-harness-probes.XXXXXX";
+    if (!mkdtemp(tmpl.data())) return path;
+    dir_ = tmpl;
+    if (chmod(dir_.c_str(), 0755) != 0 || !others_can_execute(dir_ + "/.")) {
+      // Not reachable either ($TMPDIR under /root): staging cannot help.
+      fs::remove_all(dir_, ec);
+      dir_.clear();
+      return path;
+    }
+  }
+  fs::path copy = fs::path(dir_) / fs::path(path).filename();
+  if (!fs::copy_file(path, copy, fs::copy_options::overwrite_existing, ec) || chmod(copy.c_str(), 0755) != 0)
+    return path;
+  copies_[path] = copy.string();
+  return copy.string();
+}
+
+}  // namespace vma::harness
