@@ -97,7 +97,6 @@ if [[ ! -s $tarball ]]; then
 fi
 
 root=$(mktemp -d /var/tmp/vmakit-root.XXXXXX)
-chmod 755 "$root"  # mktemp makes it 0700: other users (probes run as nobody) could not reach /
 cleanup() {
   if ((keep)); then
     echo "fresh-root: kept $root" >&2
