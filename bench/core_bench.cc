@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "address_map.h"
+#include "draw.h"
 #include "maps_parser.h"
 #include "render.h"
 #include "synthetic_maps.h"
@@ -154,6 +155,21 @@ void BM_MapText(benchmark::State& state, const vma::Snapshot& (*make)()) {
 }
 BENCHMARK_CAPTURE(BM_MapText, many_vmas_100k, many_vmas_snapshot)->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_MapText, synthetic_100k, synthetic_snapshot)->Unit(benchmark::kMillisecond);
+
+// `vma map --draw` at 80x40: layout (segments, folding, rows) and text.
+void BM_Draw(benchmark::State& state, const vma::Snapshot& (*make)()) {
+  vma::ElfCache cache;
+  const vma::AddressMap map = vma::AddressMap::build(make(), cache);
+  vma::DrawOptions o;  // 80x40
+  for (auto _ : state) {
+    std::string out = vma::draw_text(vma::layout_map(map, o), false);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * map.regions().size()));
+  state.counters["regions"] = static_cast<double>(map.regions().size());
+}
+BENCHMARK_CAPTURE(BM_Draw, many_vmas_100k, many_vmas_snapshot)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_Draw, synthetic_100k, synthetic_snapshot)->Unit(benchmark::kMillisecond);
 
 BENCHMARK(BM_ParseMaps)->Arg(500000)->Unit(benchmark::kMillisecond);
 

@@ -57,6 +57,8 @@ FULL = {
     "per_probe_n": 100,
     "paxtest": True,
     "aslr_samples": 1500,
+    "vm_reps": 3,             # item 6: boots per kernel and CPU model (TCG timing is noisy)
+    "vm_matrix": True,
 }
 QUICK = {
     "map_sizes": [1000],
@@ -72,7 +74,20 @@ QUICK = {
     "per_probe_n": 3,
     "paxtest": False,
     "aslr_samples": 20,
+    "vm_reps": 1,
+    "vm_matrix": False,
+    "vm_quick": True,         # one kernel, one CPU model: proves the measurement runs
 }
+VM_KERNELS = ["bookworm-amd64", "trixie-amd64"]   # scripts/fetch-kernels.sh names
+VM_CPUS = ["max", "max,la57=off"]                   # 5-level paging on and off
+QEMU = shutil.which("qemu-system-x86_64")
+BUSYBOX = "/bin/busybox"
+# arm64 (issue 15): Debian 12's arm64 kernel and busybox (fetch-kernels.sh
+# puts both in --kernels), the aarch64 cross build (scripts/cross-aarch64.sh)
+# in build-aarch64/ beside --build; QEMU as harness/vm/arch.cc's aarch64 row.
+ARM64_KERNEL = "bookworm-arm64"
+QEMU_ARM64 = shutil.which("qemu-system-aarch64")
+ARM64_QEMU_ARGS = ["-machine", "virt,mte=on,accel=tcg", "-cpu", "max,pauth-impdef=on"]
 HUGE_VMAS = 120000  # needs vm.max_map_count above 65530
 
 
@@ -327,7 +342,7 @@ class Run:
         self.build = build
         self.cfg = cfg
         self.quick = quick
-        self.items = {k: [] for k in ("1", "2", "3", "4", "5")}
+        self.items = {k: [] for k in ("1", "2", "3", "4", "5", "6")}
         self.errors = []
         self.notes = {k: [] for k in self.items}
         self.vma = build / "vma"
@@ -407,11 +422,14 @@ class Run:
                 # Alternated, so that load changes on a shared machine hit all three alike.
                 argvs = {"cli_map": [str(self.vma), "map", "--pid", str(proc.pid)],
                          "cat": ["cat", "/proc/%d/maps" % proc.pid],
-                         "cli_map_noguard": [str(self.vma), "map", "--pid", str(proc.pid), "--no-guard-scan"]}
+                         "cli_map_noguard": [str(self.vma), "map", "--pid", str(proc.pid), "--no-guard-scan"],
+                         "cli_draw": [str(self.vma), "map", "--pid", str(proc.pid), "--draw"]}
+                # --draw at 80x40, whatever terminal the run started from.
+                envs = {"cli_draw": dict(os.environ, COLUMNS="80", LINES="40")}
                 runs = {k: [] for k in argvs}
                 for _ in range(cfg["cli_reps"]):
                     for k, argv in argvs.items():
-                        runs[k] += repeat(argv, 1)
+                        runs[k] += repeat(argv, 1, env=envs.get(k))
                 for k in argvs:
                     res[k] = stats([r["wall"] for r in runs[k]])
                     res[k + "_cpu"] = stats([r["cpu"] for r in runs[k]])
@@ -581,6 +599,16 @@ class Run:
                      % (ratio, fmt_stats(r["cli_map_cpu"]), r["cli_map_cpu"]["median"] / max(1e-6, r["cat_cpu"]["median"]),
                         fmt_kib(r["cli_map_rss"]), fmt_stats(noguard)),
                      key="cli_map_%d" % n)
+            if "cli_draw" in r:
+                dratio = r["cli_draw"]["median"] / r["cli_map"]["median"]
+                dstatus, dtarget = "info", ""
+                if n == big:
+                    dtarget = "<= 2x `vma map --pid`"
+                    dstatus = "met" if dratio <= 2 else "missed"
+                self.row("3", "CLI `vma map --pid --draw` (80x40), %s" % r["label"], r["cli_draw"], target=dtarget,
+                         status=dstatus, headline="%.2fx `vma map`" % dratio,
+                         detail="%.2fx `vma map --pid` (wall medians, alternated with it); CPU (user+sys) %s"
+                         % (dratio, fmt_stats(r["cli_draw_cpu"])), key="cli_draw_%d" % n)
             ph = r.get("phases")
             if ph:
                 med = {k: statistics.median(ph[k])
@@ -664,7 +692,14 @@ class Run:
         def secs(b):  # Google Benchmark reports real_time in the benchmark's time_unit
             return b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
         for name, bs in runs.items():
-            if name.startswith("BM_MapText"):
+            if name.startswith("BM_Draw"):
+                ms = stats([secs(b) for b in bs])
+                variant = name.split("/", 1)[1]
+                self.row("4", "core `layout_map` + `draw_text` (`vma map --draw`, 80x40), %s regions (%s)" % (
+                    format(int(bs[0]["regions"]), ","), variant.rsplit("_", 1)[0]), ms, unit="ms",
+                    detail="%.0f ns per region (median wall): segments, folding to 40 rows, text"
+                    % (ms["median"] * 1e9 / bs[0]["regions"]), key=name)
+            elif name.startswith("BM_MapText"):
                 ms = stats([secs(b) for b in bs])
                 variant = name.split("/", 1)[1]
                 self.row("4", "core `map_text` (the `vma map` text), %s regions (%s)" % (
@@ -770,6 +805,128 @@ class Run:
                      key="per_probe_bare")
         self.paxtest(workdir, self.harness)
 
+    # -------------------------------------------------- item 6 (kernel matrix, issue 14)
+    def vm_bench(self, workdir, kernels_dir):
+        """Boot to report per kernel and CPU model under TCG beside the bare
+        boot of the same kernel to a busybox init (the floor), and the
+        4-entry matrix."""
+        if not self.harness.exists():
+            self.skip("6", "kernel matrix", "%s is not built" % self.harness)
+            return
+        self.vm_arm64_bench(workdir, kernels_dir)
+        if QEMU is None:
+            self.skip("6", "kernel matrix", "qemu-system-x86_64 is not installed (Debian qemu-system-x86)")
+            return
+        if not os.path.exists(BUSYBOX):
+            self.skip("6", "kernel matrix", "%s is missing (Debian busybox-static)" % BUSYBOX)
+            return
+        kernels = [(k, Path(kernels_dir) / k) for k in VM_KERNELS]
+        missing = [str(p) for _, p in kernels if not p.is_dir()]
+        if missing:
+            self.skip("6", "kernel matrix", "kernels not fetched (bash scripts/fetch-kernels.sh %s): %s"
+                      % (kernels_dir, ", ".join(missing)))
+            return
+        if self.cfg.get("vm_quick"):
+            kernels = kernels[:1]
+        initrd = workdir / "bare-initrd.cpio"
+        initrd.write_bytes(bare_initramfs())
+        reps = self.cfg["vm_reps"]
+        for name, path in kernels:
+            image = next(path.glob("boot/vmlinuz-*"))
+            for cpu in VM_CPUS[:1] if self.cfg.get("vm_quick") else VM_CPUS:
+                log("vm: %s cpu %s: bare boot to init, then `vma-harness vm -- run` (%d each)" % (name, cpu, reps))
+                bare = [bare_boot(image, initrd, cpu) for _ in range(reps)]
+                runs = []
+                for _ in range(reps):
+                    with tempfile.TemporaryFile() as out:
+                        r = run_timed([str(self.harness), "vm", "--kernel", str(path), "--cpu", cpu, "--accel", "tcg",
+                                       "--", "run"], stdout=out, timeout=600)
+                        out.seek(0)
+                        text = out.read().decode(errors="replace")
+                    if r["rc"] != 0:
+                        raise BenchError("vma-harness vm --kernel %s --cpu %s -- run: exit %d: %s %s"
+                                         % (name, cpu, r["rc"], r["stderr"].strip()[-400:], text[-300:]))
+                    r["summary"] = next((l for l in reversed(text.splitlines()) if " probes: " in l), "")
+                    runs.append(r)
+                bst, st = stats(bare), stats([r["wall"] for r in runs])
+                over = st["median"] - bst["median"]
+                label = "%s cpu %s" % (name, cpu)
+                self.row("6", "bare boot to init: %s" % label, bst, unit="ms",
+                         detail="QEMU start to the first line of a busybox /init (initramfs of busybox alone), "
+                                "TCG, -m 2048 -smp 2", key="vm_bare_%s_%s" % (name, cpu))
+                ok = st["median"] <= 10 and over <= 2
+                self.row("6", "`vma-harness vm -- run`: %s" % label, st, unit="ms",
+                         target="<= 10 s, within 2 s of the bare boot", status="met" if ok else "missed",
+                         headline="+%.1f s over the bare boot" % over,
+                         detail="whole process: initramfs (harness, probes, libraries) built, booted, report read "
+                                "back; %s; %.1f s over the bare boot (medians)" % (runs[0]["summary"].strip(), over),
+                         key="vm_run_%s_%s" % (name, cpu))
+        if not self.cfg["vm_matrix"]:
+            self.skip("6", "4-entry matrix", "quick mode")
+            return
+        log("vm: matrix, 2 kernels x 2 CPU models")
+        argv = [str(self.harness), "matrix", "--accel", "tcg", "--format", "json"]
+        for _, path in kernels:
+            argv += ["--kernel", str(path)]
+        for cpu in VM_CPUS:
+            argv += ["--cpu", cpu]
+        with tempfile.TemporaryFile() as out:
+            r = run_timed(argv, stdout=out, timeout=1200)
+            out.seek(0)
+            text = out.read().decode(errors="replace")
+        if r["rc"] != 0:
+            raise BenchError("vma-harness matrix: exit %d: %s" % (r["rc"], r["stderr"].strip()[-400:]))
+        j = json.loads(text)
+        per = ", ".join("%s cpu %s %.1f s" % (k["kernel"], k["cpu"], k["seconds"]) for k in j["kernels"])
+        st = {"min": r["wall"], "median": r["wall"], "n": 1}
+        self.row("6", "`vma-harness matrix`, 2 kernels x 2 CPU models (no ASLR, no audit)", st, unit="ms",
+                 target="<= 40 s", status="met" if r["wall"] <= 40 else "missed",
+                 detail="one run; %s; %d differences" % (per, len(j["differences"])), key="vm_matrix")
+
+    def vm_arm64_bench(self, workdir, kernels_dir):
+        """Issue 15: Debian 12's arm64 kernel under TCG, `vma-harness vm --
+        run` (boot included) beside its bare boot; target <= 20 s."""
+        path = Path(kernels_dir) / ARM64_KERNEL
+        busybox = Path(kernels_dir) / "busybox-static-arm64" / "bin" / "busybox"
+        guest_build = self.build.parent / "build-aarch64"
+        if QEMU_ARM64 is None:
+            self.skip("6", "arm64 guest", "qemu-system-aarch64 is not installed (Debian qemu-system-arm)")
+            return
+        if not path.is_dir() or not busybox.exists():
+            self.skip("6", "arm64 guest", "%s or its busybox not fetched (bash scripts/fetch-kernels.sh %s)"
+                      % (path, kernels_dir))
+            return
+        if not (guest_build / "vma-harness").exists():
+            self.skip("6", "arm64 guest", "no aarch64 build in %s (bash scripts/cross-aarch64.sh)" % guest_build)
+            return
+        image = next(path.glob("boot/vmlinuz-*"))
+        initrd = workdir / "bare-initrd-arm64.cpio"
+        initrd.write_bytes(bare_initramfs(busybox))
+        reps = self.cfg["vm_reps"]
+        log("vm: %s: bare boot to init, then `vma-harness vm -- run` (%d each)" % (ARM64_KERNEL, reps))
+        bare = [bare_boot(image, initrd, "", arm64=True) for _ in range(reps)]
+        runs = []
+        for _ in range(reps):
+            with tempfile.TemporaryFile() as out:
+                r = run_timed([str(self.harness), "vm", "--kernel", str(path), "--guest-build", str(guest_build),
+                               "--accel", "tcg", "--", "run"], stdout=out, timeout=600)
+                out.seek(0)
+                text = out.read().decode(errors="replace")
+            if r["rc"] != 0:
+                raise BenchError("vma-harness vm --kernel %s -- run: exit %d: %s %s"
+                                 % (ARM64_KERNEL, r["rc"], r["stderr"].strip()[-400:], text[-300:]))
+            r["summary"] = next((l for l in reversed(text.splitlines()) if " probes: " in l), "")
+            runs.append(r)
+        bst, st = stats(bare), stats([r["wall"] for r in runs])
+        self.row("6", "bare boot to init: %s" % ARM64_KERNEL, bst, unit="ms",
+                 detail="QEMU start to the first line of a busybox /init, qemu-system-aarch64 -M virt,mte=on "
+                        "-cpu max,pauth-impdef=on, TCG, -m 2048 -smp 2", key="vm_bare_arm64")
+        self.row("6", "`vma-harness vm -- run`: %s (issue 15)" % ARM64_KERNEL, st, unit="ms",
+                 target="<= 20 s", status="met" if st["median"] <= 20 else "missed",
+                 headline="+%.1f s over the bare boot" % (st["median"] - bst["median"]),
+                 detail="whole process, the aarch64 build in the guest; %s" % runs[0]["summary"].strip(),
+                 key="vm_run_arm64")
+
     def paxtest(self, workdir, harness):
         samples = self.cfg["aslr_samples"]
         aslr_name = "`vma-harness aslr --samples %d`" % samples
@@ -819,6 +976,54 @@ class Run:
                      % (("%.1fx faster than paxtest (one run each)" % speed) if speed
                         else "no paxtest baseline in this run", regions, samples, r["rc"], r["user"] + r["sys"]),
                      key="aslr")
+
+
+
+def bare_initramfs(busybox=BUSYBOX):
+    """A newc archive of busybox and an /init that prints a line and powers
+    off: what every guest boot costs before vmakit does anything."""
+    out = bytearray()
+    ino = [1]
+
+    def entry(name, mode, data=b"", rmaj=0, rmin=0):
+        fields = [ino[0], mode, 0, 0, 1, 0, len(data), 0, 0, rmaj, rmin, len(name) + 1, 0]
+        ino[0] += 1
+        out.extend(b"070701" + b"".join(b"%08x" % f for f in fields) + name.encode() + b"\0")
+        out.extend(b"\0" * (-len(out) % 4))
+        out.extend(data)
+        out.extend(b"\0" * (-len(out) % 4))
+    entry("bin", 0o40755)
+    entry("dev", 0o40755)
+    entry("dev/console", 0o20600, rmaj=5, rmin=1)
+    entry("bin/busybox", 0o100755, Path(busybox).read_bytes())
+    entry("init", 0o100755, b"#!/bin/busybox sh\n/bin/busybox echo @@bare init@@\n/bin/busybox poweroff -f\n")
+    entry("TRAILER!!!", 0)
+    out.extend(b"\0" * (-len(out) % 512))
+    return bytes(out)
+
+
+def bare_boot(image, initrd, cpu, timeout=300, arm64=False):
+    """Seconds from QEMU's start to the bare /init's line on the console."""
+    machine = [QEMU_ARM64] + ARM64_QEMU_ARGS if arm64 else [QEMU, "-machine", "q35,accel=tcg", "-cpu", cpu]
+    argv = machine + ["-m", "2048", "-smp", "2", "-display", "none",
+                      "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nodefaults", "-kernel", str(image),
+                      "-initrd", str(initrd), "-append",
+                      "console=%s quiet panic=-1 rdinit=/init" % ("ttyAMA0" if arm64 else "ttyS0")]
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        seen = b""
+        while time.perf_counter() - t0 < timeout:
+            chunk = p.stdout.read1(65536)
+            if not chunk:
+                break
+            seen = (seen + chunk)[-4096:]
+            if b"@@bare init@@" in seen:
+                return time.perf_counter() - t0
+        raise BenchError("bare boot of %s (cpu %s) never reached init" % (image, cpu))
+    finally:
+        p.kill()
+        p.wait()
 
 
 # ---------------------------------------------------------------- output
@@ -873,6 +1078,7 @@ TITLES = {
     "3": "3. CLI `vma map --pid` vs `cat /proc/PID/maps`; parser throughput and memory",
     "4": "4. core micro-benchmarks (Google Benchmark)",
     "5": "5. Harness",
+    "6": "6. Kernel matrix: distro kernels booted in QEMU (issue 14)",
 }
 
 HOW = {
@@ -885,8 +1091,8 @@ HOW = {
          "PID ADDR` process, repeated. LLDB (`plugin load libvma-lldb.so`) and GDB (`gdb -batch -nx -p PID -x "
          "vma-gdb.py`): repeats inside one attached session (bench/gdb_timing.py), the first call reported "
          "apart.",
-    "3": "`vma map --pid PID` and `cat /proc/PID/maps`, each a whole process with stdout to /dev/null, "
-         "alternately repeated. The parser: bench/parse_tool.cc parses a synthetic maps file "
+    "3": "`vma map --pid PID`, `vma map --pid PID --draw` (COLUMNS=80 LINES=40) and `cat /proc/PID/maps`, "
+         "each a whole process with stdout to /dev/null, alternately repeated. The parser: bench/parse_tool.cc parses a synthetic maps file "
          "(bench/synthetic_maps.h: kernel format, 4 library lines, its bss and 5 anonymous lines per 10) "
          "already in memory; MB = 10^6 bytes; peak RSS from getrusage.",
     "4": "bench/core_bench.cc. `synthetic_100k`: the same synthetic map (library paths that do not exist "
@@ -899,6 +1105,12 @@ HOW = {
          "capture; (run of N - run of 1) / (N - 1). paxtest: Debian's `paxtest blackhat LOGFILE` (the "
          "`blind` mode named in the brief does not exist; its modes are kiddie and blackhat), with HOME in a "
          "temporary directory.",
+    "6": "Debian 12's and 13's kernels (`scripts/fetch-kernels.sh`, in `--kernels DIR`) under QEMU's TCG "
+         "(`--accel tcg`, -m 2048 -smp 2), CPU model `max` (5-level paging) and `max,la57=off`. The floor: "
+         "QEMU started on the same kernel with an initramfs of busybox alone, timed to its /init's first "
+         "console line. Boot to report: `vma-harness vm --kernel K --cpu C --accel tcg -- run`, whole "
+         "process (the initramfs with the harness, probes and libraries is built each time). The matrix: "
+         "`vma-harness matrix` over both kernels and both CPU models, default profile, whole process.",
 }
 
 
@@ -984,13 +1196,16 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="do not build; measure what is there")
     ap.add_argument("--out", help="directory for BENCHMARKS.md and results.json "
                                   "(default: the repository root and bench/; with --quick: BUILD/bench-smoke)")
-    ap.add_argument("--only", help="comma-separated items to run (1-5); the others are left out")
+    ap.add_argument("--only", help="comma-separated items to run (1-6); without --out the others keep the "
+                                   "rows of the previous bench/results.json")
+    ap.add_argument("--kernels", default=str(REPO / "kernels"),
+                    help="item 6: unpacked kernel packages (scripts/fetch-kernels.sh DIR; default kernels/)")
     args = ap.parse_args()
     build = Path(args.build).resolve()
     if not (build / "CMakeCache.txt").exists():
         ap.error("%s is not a configured build tree (no CMakeCache.txt)" % build)
     cfg = QUICK if args.quick else FULL
-    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5"}
+    only = set(args.only.split(",")) if args.only else {"1", "2", "3", "4", "5", "6"}
     if args.out:
         out_dir = Path(args.out).resolve()
         md_path, json_path = out_dir / "BENCHMARKS.md", out_dir / "results.json"
@@ -1034,7 +1249,7 @@ def main():
         with tempfile.TemporaryDirectory(prefix="vmakit-bench-") as tmp:
             work = Path(tmp)
             for item, fn in (("4", run.core), ("3", lambda: run.parse(work)), ("1", run.live),
-                             ("5", lambda: run.harness_bench(work))):
+                             ("5", lambda: run.harness_bench(work)), ("6", lambda: run.vm_bench(work, args.kernels))):
                 if item not in only and not (item == "1" and {"2", "3"} & only):
                     continue
                 try:
@@ -1047,9 +1262,19 @@ def main():
         if raised:
             write_sysctl("vm.max_map_count", old_max)
             log("vm.max_map_count restored to %s" % old_max)
+    # Items not run: left out, or, when the repository's own files are
+    # rewritten, kept as the previous run measured them (and said so).
+    previous = None
+    if args.only and not args.out and not args.quick and json_path.exists():
+        previous = json.loads(json_path.read_text())
     for k in list(run.items):
         if k not in only:
             run.items[k] = []
+            if previous and previous.get("items", {}).get(k):
+                run.items[k] = previous["items"][k]
+                run.notes[k] = previous.get("notes", {}).get(k, []) + [
+                    "Item %s is from the run of %s (git %s); `--only %s` did not re-measure it."
+                    % (k, previous.get("started"), previous.get("machine", {}).get("git"), args.only)]
     mach["loadavg_end"] = os.getloadavg()
     elapsed = time.perf_counter() - t_start
     argv_text = "/usr/bin/python3 bench/run.py --build %s%s" % (
@@ -1057,8 +1282,9 @@ def main():
     write_markdown(md_path, run, mach, binfo, started, elapsed, argv_text)
     results = {"started": started, "seconds": elapsed, "quick": args.quick, "machine": mach, "build": binfo,
                "config": cfg, "items": run.items, "notes": run.notes, "errors": run.errors,
-               "gbench_context": getattr(run, "gbench_context", None),
-               "live": {str(k): v for k, v in getattr(run, "results_live", {}).items()}}
+               "gbench_context": getattr(run, "gbench_context", None) or (previous or {}).get("gbench_context"),
+               "live": {str(k): v for k, v in getattr(run, "results_live", {}).items()}
+               or (previous or {}).get("live", {})}
     json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     log("wrote %s and %s in %.0f s" % (md_path, json_path, elapsed))
     for k in sorted(run.items):

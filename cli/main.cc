@@ -2,7 +2,8 @@
 //
 //   vma whereis [--pid PID | --maps FILE | --core FILE] [--json] ADDR...
 //   vma map     [--pid PID | --maps FILE | --core FILE] [--json] [--kind K] [--gaps]
-//   vma fault   --core FILE [--json]
+//               [--draw] [--svg FILE] [--mark ADDR]
+//   vma fault   --core FILE [--json] [--draw] [--svg FILE]
 //   vma kinds
 //
 // Exit status: 0 on success (an unmapped address is an answer), 2 on usage
@@ -23,6 +24,7 @@
 
 #include "annotation.h"
 #include "core_source.h"
+#include "draw.h"
 #include "proc_source.h"
 #include "region_source.h"
 #include "render.h"
@@ -41,8 +43,9 @@ constexpr const char* kUsage =
     "  whereis [--pid PID | --maps FILE | --core FILE] [--json] ADDR...\n"
     "                                                     annotate addresses\n"
     "  map     [--pid PID | --maps FILE | --core FILE] [--json] [--kind K] [--gaps]\n"
-    "                                                     the classified map\n"
-    "  fault   --core FILE [--exe PATH] [--json]          the fatal signal of a core, annotated\n"
+    "          [--draw] [--svg FILE] [--mark ADDR]        the classified map (--draw: as a picture)\n"
+    "  fault   --core FILE [--exe PATH] [--json] [--draw] [--svg FILE]\n"
+    "                                                     the fatal signal of a core, annotated\n"
     "  kinds                                              list the region kinds\n"
     "\n"
     "ADDR is 0x-prefixed hex or decimal.\n"
@@ -104,6 +107,28 @@ vma::TextStyle style_from(const po::variables_map& vm) {
   return {isatty(STDOUT_FILENO) == 1 && std::getenv("NO_COLOR") == nullptr};
 }
 
+po::options_description draw_options(bool with_mark) {
+  po::options_description d("drawing");
+  d.add_options()
+      ("draw", po::bool_switch(), "draw the address space, sized to the terminal (else COLUMNS and LINES, else 80x40)")
+      ("svg", po::value<std::string>(), "write the drawing as a standalone SVG file");
+  if (with_mark) d.add_options()("mark", po::value<std::string>(), "with --draw or --svg: point at this address");
+  return d;
+}
+
+/// --draw and --svg of `map`, pointing at `mark`. The terminal's size is
+/// read here; the drawing is core's.
+void draw(const po::variables_map& vm, const vma::AddressMap& map, bool color, std::optional<vma::Addr> mark,
+          const std::string& label) {
+  if (vm.count("svg")) {
+    auto saved = vma::save_svg(map, vm["svg"].as<std::string>(), mark, label);
+    if (!saved) fail(saved.error().message);
+  }
+  if (vm["draw"].as<bool>()) {
+    std::cout << vma::draw_map_text(map, vma::terminal_size(STDOUT_FILENO), color, mark, label);
+  }
+}
+
 std::unique_ptr<vma::RegionSource> open_source(const po::variables_map& vm, bool full_map) {
   int n = static_cast<int>(vm.count("pid") + vm.count("maps") + vm.count("core"));
   if (n == 0) fail("no source: give --pid PID, --maps FILE or --core FILE");
@@ -119,6 +144,8 @@ std::unique_ptr<vma::RegionSource> open_source(const po::variables_map& vm, bool
     if (vm.count("exe")) exe = vm["exe"].as<std::string>();
     auto src = vma::CoreSource::open(vm["core"].as<std::string>(), exe);
     if (!src) fail(src.error().message);
+    if (vm.count("arch"))
+      if (auto r = (*src)->use_target(target); !r) fail(r.error().message);
     warn_unusable_files(**src);
     return std::move(src).value();
   }
@@ -199,7 +226,20 @@ int cmd_map(const std::vector<std::string>& args) {
       ("legend", po::value<std::string>()->default_value("auto"),
        "end with the meaning of each kind shown: auto (on a terminal), always or never");
   visible.add(filt);
-  auto vm = parse(args, visible, visible, nullptr, "vma map [--pid PID | --maps FILE | --core FILE] [--json] [--kind K] [--gaps]");
+  visible.add(draw_options(true));
+  auto vm = parse(args, visible, visible, nullptr,
+                  "vma map [--pid PID | --maps FILE | --core FILE] [--json] [--kind K] [--gaps] "
+                  "[--draw] [--svg FILE] [--mark ADDR]");
+  const bool drawing = vm["draw"].as<bool>() || vm.count("svg");
+  std::optional<vma::Addr> mark;
+  if (vm.count("mark")) {
+    if (!drawing) fail("--mark: give --draw or --svg FILE too");
+    std::string why;
+    mark = vma::parse_address(vm["mark"].as<std::string>(), &why);
+    if (!mark) fail("--mark: " + why);
+  }
+  if (drawing && (vm["json"].as<bool>() || vm.count("kind") || vm["gaps"].as<bool>()))
+    fail("--draw and --svg show the whole address space: not with --json, --kind or --gaps");
   vma::MapFilter filter;
   filter.gaps = vm["gaps"].as<bool>();
   if (vm.count("kind")) {
@@ -228,7 +268,9 @@ int cmd_map(const std::vector<std::string>& args) {
   if (!snap) fail(snap.error().message);
   vma::ElfCache cache;
   auto map = vma::AddressMap::build(std::move(snap).value(), cache);
-  if (vm["json"].as<bool>()) {
+  if (drawing) {
+    draw(vm, map, style.color, mark, "mark");
+  } else if (vm["json"].as<bool>()) {
     vma::write_map_json(std::cout, map, filter);
     std::cout << "\n";
   } else {
@@ -243,7 +285,10 @@ int cmd_fault(const std::vector<std::string>& args) {
       ("core", po::value<std::string>(), "the core file")
       ("exe", po::value<std::string>(), "the main executable, when not at the path the core names");
   visible.add(output_options());
-  auto vm = parse(args, visible, visible, nullptr, "vma fault --core FILE [--exe PATH] [--json]");
+  visible.add(draw_options(false));
+  auto vm = parse(args, visible, visible, nullptr, "vma fault --core FILE [--exe PATH] [--json] [--draw] [--svg FILE]");
+  const bool drawing = vm["draw"].as<bool>() || vm.count("svg");
+  if (drawing && vm["json"].as<bool>()) fail("--draw and --svg: not with --json");
   if (!vm.count("core")) fail("fault: give --core FILE (for a live process, use `vma fault` in LLDB or GDB)");
   std::optional<std::string> exe;
   if (vm.count("exe")) exe = vm["exe"].as<std::string>();
@@ -257,8 +302,17 @@ int cmd_fault(const std::vector<std::string>& args) {
   vma::ElfCache cache;
   auto at = vma::whereis(**src, fault->addr.value_or(0), cache);
   if (!at) fail(at.error().message);
-  if (vm["json"].as<bool>()) std::cout << vma::to_text(vma::fault_json(*fault, *at)) << "\n";
-  else std::cout << vma::fault_text(*fault, *at, style);
+  if (vm["json"].as<bool>()) {
+    std::cout << vma::to_text(vma::fault_json(*fault, *at)) << "\n";
+    return 0;
+  }
+  std::cout << vma::fault_text(*fault, *at, style);
+  if (drawing) {
+    auto snap = (*src)->snapshot();
+    if (!snap) fail(snap.error().message);
+    auto map = vma::AddressMap::build(std::move(snap).value(), cache);
+    draw(vm, map, style.color, fault->addr ? fault->addr : fault->pc, "fault");
+  }
   return 0;
 }
 

@@ -37,6 +37,57 @@ std::string region_phrase(const Region& r) {
   }
 }
 
+/// Kind, summary and neighbours of `x`, which no region holds, on target `t`.
+void describe_outside(const AddressMap& map, const Target& t, Addr x, Annotation& out) {
+  OutsideInfo o = classify_outside(t, x);
+  switch (o.where) {
+    case OutsideInfo::Where::null_page:
+      out.kind = RegionKind::null_page;
+      out.summary = fmt::format("in the null page region below vm.mmap_min_addr ({:#x}): a NULL pointer{}",
+                                t.mmap_min_addr,
+                                x == 0 ? "" : fmt::format(" plus {:#x}", x));
+      break;
+    case OutsideInfo::Where::non_canonical:
+      out.kind = RegionKind::non_canonical;
+      // x86 raises #GP (the kernel reports SI_KERNEL, si_addr 0); arm64 has
+      // no such check: a level-0 translation fault reports the address
+      // (arch/arm64/mm/fault.c do_translation_fault -> do_bad_area).
+      out.summary = fmt::format("non-canonical: above the {}-bit user half and below the kernel half; {}", t.va_bits,
+                                t.arch == Arch::aarch64
+                                    ? "no page table maps it: any access is a translation fault (SEGV_MAPERR)"
+                                    : "any access is a general protection fault");
+      break;
+    case OutsideInfo::Where::kernel:
+      out.kind = RegionKind::kernel;
+      out.sub_area = o.sub_area;
+      out.summary = o.sub_area.empty() ? "in the kernel half"
+                                       : fmt::format("in the kernel half: {}{}", o.sub_area,
+                                                     o.note.empty() ? "" : " - " + o.note);
+      break;
+    case OutsideInfo::Where::user_gap: {
+      out.kind = RegionKind::unmapped;
+      Neighbour b = map.below(x), ab = map.above(x);
+      if (b.region) {
+        out.below = *b.region;
+        out.below_distance = b.distance;
+      }
+      if (ab.region) {
+        out.above = *ab.region;
+        out.above_distance = ab.distance;
+      }
+      std::string lo = b.region ? std::string(to_string(b.region->kind)) : "the bottom of the address space";
+      std::string hi = ab.region ? std::string(to_string(ab.region->kind)) : "the top of the user half";
+      if (b.region && ab.region)
+        out.summary = fmt::format("in an unmapped gap of {} between {} and {}",
+                                  human_size(ab.region->mapping.range.start - b.region->mapping.range.end), lo, hi);
+      else
+        out.summary = fmt::format("in unmapped memory between {} and {}", lo, hi);
+      if (!map.snapshot().complete && !b.region && !ab.region) out.summary += " (neighbours not read)";
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 Annotation annotate(const AddressMap& map, Addr a) {
@@ -83,47 +134,22 @@ Annotation annotate(const AddressMap& map, Addr a) {
     return out;
   }
 
-  OutsideInfo o = classify_outside(map.target(), x);
-  switch (o.where) {
-    case OutsideInfo::Where::null_page:
-      out.kind = RegionKind::null_page;
-      out.summary = fmt::format("in the null page region below vm.mmap_min_addr ({:#x}): a NULL pointer{}",
-                                map.target().mmap_min_addr,
-                                x == 0 ? "" : fmt::format(" plus {:#x}", x));
-      break;
-    case OutsideInfo::Where::non_canonical:
-      out.kind = RegionKind::non_canonical;
-      out.summary = fmt::format("non-canonical: above the {}-bit user half and below the kernel half; any access is a "
-                                "general protection fault",
-                                map.target().va_bits);
-      break;
-    case OutsideInfo::Where::kernel:
-      out.kind = RegionKind::kernel;
-      out.sub_area = o.sub_area;
-      out.summary = o.sub_area.empty() ? "in the kernel half"
-                                       : fmt::format("in the kernel half: {}{}", o.sub_area,
-                                                     o.note.empty() ? "" : " - " + o.note);
-      break;
-    case OutsideInfo::Where::user_gap: {
-      out.kind = RegionKind::unmapped;
-      Neighbour b = map.below(x), ab = map.above(x);
-      if (b.region) {
-        out.below = *b.region;
-        out.below_distance = b.distance;
+  describe_outside(map, map.target(), x, out);
+  if (auto other = map.target().other_reading()) {
+    Annotation alt;
+    describe_outside(map, *other, x, alt);
+    if (alt.kind != out.kind || alt.sub_area != out.sub_area) {
+      out.readings = {{map.target().name(), out.kind, out.summary}, {other->name(), alt.kind, alt.summary}};
+      out.summary = fmt::format(
+          "{} ({}); with {} bits of user address space ({}): {} {}. The source does not record the paging mode "
+          "(give --arch)",
+          out.summary, map.target().name(), other->va_bits, other->name(), to_string(alt.kind), alt.summary);
+      if (alt.kind == RegionKind::unmapped) {  // the neighbours belong to that reading
+        out.below = alt.below;
+        out.below_distance = alt.below_distance;
+        out.above = alt.above;
+        out.above_distance = alt.above_distance;
       }
-      if (ab.region) {
-        out.above = *ab.region;
-        out.above_distance = ab.distance;
-      }
-      std::string lo = b.region ? std::string(to_string(b.region->kind)) : "the bottom of the address space";
-      std::string hi = ab.region ? std::string(to_string(ab.region->kind)) : "the top of the user half";
-      if (b.region && ab.region)
-        out.summary = fmt::format("in an unmapped gap of {} between {} and {}",
-                                  human_size(ab.region->mapping.range.start - b.region->mapping.range.end), lo, hi);
-      else
-        out.summary = fmt::format("in unmapped memory between {} and {}", lo, hi);
-      if (!map.snapshot().complete && !b.region && !ab.region) out.summary += " (neighbours not read)";
-      break;
     }
   }
   return out;

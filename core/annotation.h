@@ -10,6 +10,14 @@
 
 namespace vma {
 
+/// One reading of an address whose answer depends on what the source cannot
+/// tell (the VA width of a core file's machine).
+struct Reading {
+  std::string target;  ///< Target::name() of this reading: "x86_64", "x86_64-la57"
+  RegionKind kind = RegionKind::unmapped;
+  std::string summary;
+};
+
 struct Annotation {
   Addr address = 0;              ///< as asked (with any aarch64 tag)
   Addr untagged = 0;             ///< tag stripped
@@ -28,6 +36,11 @@ struct Annotation {
   std::optional<std::uint64_t> below_distance, above_distance;
   std::string sub_area;          ///< kernel sub-area, when fixed by the layout
   std::optional<PageState> page; ///< live sources only
+  /// Both readings, when the target's VA width is unknown and they disagree
+  /// here (an address above 47 bits in a core: non-canonical with 4-level
+  /// paging, user space with 5-level). kind and summary are then the
+  /// narrower reading's, and the summary names both.
+  std::vector<Reading> readings;
   /// One line for people: "in the text segment of /usr/bin/cat (.text, main+0x19)".
   std::string summary;
 };

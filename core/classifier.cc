@@ -3,6 +3,8 @@
 #include <elf.h>
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -36,7 +38,10 @@ class Classifier {
     advise_huge_pages(out_.data(), out_.capacity() * sizeof(Region));
     out_.resize(m_.size());
     some_sp_unknown_ = !s.threads_known;
-    for (const Mapping& m : m_) has_named_stack_ |= m.name == "[stack]";
+    for (const Mapping& m : m_) {
+      has_named_stack_ |= m.name == "[stack]";
+      if (m.is_file() && has(m.perms, Perms::exec) && m.is_private()) exec_images_.insert(m.name);
+    }
     for (const ThreadInfo& t : s.threads) some_sp_unknown_ |= !t.sp.has_value();
   }
 
@@ -190,13 +195,11 @@ class Classifier {
   }
 
   /// Without the ELF file: an image maps one file several times, one of them
-  /// executable; a plain mmap of a file does not.
-  bool looks_like_image(std::size_t i) const {
-    const Mapping& m = m_[i];
-    for (std::size_t j = i >= 4 ? i - 4 : 0; j < m_.size() && j <= i + 4; ++j)
-      if (m_[j].name == m.name && has(m_[j].perms, Perms::exec) && m_[j].is_private()) return true;
-    return false;
-  }
+  /// executable; a plain mmap of a file does not. Anywhere in the map, not
+  /// only nearby: with 64 KiB segment alignment (aarch64 binaries) the
+  /// holes between an image's segments fill with other mappings, and arm64
+  /// kernels place [vvar]/[vdso] between ld.so's text and its data.
+  bool looks_like_image(std::size_t i) const { return exec_images_.contains(m_[i].name); }
 
   /// The segments a VMA can map: by file offset (page-rounded) and size,
   /// each with the load bias it implies.
@@ -401,6 +404,8 @@ class Classifier {
   Addr ps_;
   bool some_sp_unknown_ = false;
   bool has_named_stack_ = false;
+  /// Names of files mapped private and executable somewhere in the map.
+  std::unordered_set<std::string_view> exec_images_;
   std::vector<Region> out_;
   /// The second parts of VMAs that hold two things, by mapping index (in
   /// order: mappings are classified in order and split at most once).

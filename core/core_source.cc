@@ -60,6 +60,33 @@ constexpr RegLayout kX86_64Regs{27, 19, 16};
 // aarch64 struct user_pt_regs: regs[31], sp, pc, pstate.
 constexpr RegLayout kAarch64Regs{34, 31, 32};
 
+}  // namespace
+
+/// One architecture a core can be from: its e_machine, core's address model,
+/// where SP and PC sit in pr_reg, and how the VA width is read from the
+/// mappings (`va_bits`, or `wide_va_bits` when a user mapping below
+/// `wide_below` ends above 2^va_bits). The next architecture is one row.
+struct CoreArch {
+  unsigned e_machine;
+  Arch arch;
+  RegLayout regs;
+  unsigned va_bits, wide_va_bits;
+  std::uint64_t wide_below;
+};
+
+namespace {
+
+constexpr CoreArch kCoreArches[] = {
+    {EM_X86_64, Arch::x86_64, kX86_64Regs, 47, 56, 0xff00000000000000ull},
+    {EM_AARCH64, Arch::aarch64, kAarch64Regs, 48, 52, 0xfff0000000000000ull},
+};
+
+const CoreArch* core_arch(unsigned e_machine) {
+  for (const CoreArch& a : kCoreArches)
+    if (a.e_machine == e_machine) return &a;
+  return nullptr;
+}
+
 constexpr std::uint32_t kNtFile = 0x46494c45;     // "FILE"
 constexpr std::uint32_t kNtSiginfo = 0x53494749;  // "SIGI"
 
@@ -83,12 +110,7 @@ std::string hex_string(const unsigned char* p, std::size_t n) {
   return s;
 }
 
-struct ElfEnd {
-  void operator()(Elf* e) const {
-    if (e) elf_end(e);
-  }
-};
-using ElfPtr = std::unique_ptr<Elf, ElfEnd>;
+using ElfPtr = std::unique_ptr<Elf, ElfCloser>;
 
 struct Fd {
   int fd = -1;
@@ -208,6 +230,22 @@ class CoreFileResolver : public FileResolver {
 
 }  // namespace
 
+struct CoreSource::NoteSegment {
+  std::size_t index;
+  GElf_Phdr ph;
+};
+
+struct CoreSource::NoteBytes {
+  const unsigned char* desc;
+  std::size_t size;
+  std::uint64_t offset;  // in the file, for messages
+  std::uint32_t type;
+};
+
+void ElfCloser::operator()(::Elf* e) const {
+  if (e) elf_end(e);
+}
+
 std::string CoreFileCheck::describe() const {
   switch (status) {
     case Status::same_build_id: return fmt::format("ok (build-id {})", core_build_id);
@@ -240,9 +278,37 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
   init_libelf();
   path_ = path;
   exe_override_ = std::move(exe_path);
-  auto fail = [&](std::string what) { return Error{fmt::format("{}: {}", path_, what)}; };
+  auto elf = open_elf();
+  if (!elf) return elf.error();
+  GElf_Ehdr eh;
+  if (!gelf_getehdr(elf->get(), &eh)) return fail(fmt::format("bad ELF header: {}", elf_errmsg(-1)));
+  if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
+    return fail(fmt::format("unsupported byte order (EI_DATA {}); vmakit reads little-endian cores",
+                            eh.e_ident[EI_DATA]));
+  if (eh.e_type != ET_CORE) return fail(fmt::format("not a core file ({})", type_name(eh.e_type)));
+  const CoreArch* arch = core_arch(eh.e_machine);
+  if (!arch)
+    return fail(fmt::format("unsupported machine (e_machine {}); vmakit reads x86_64 and aarch64 cores",
+                            eh.e_machine));
+  target_.arch = arch->arch;
 
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  auto notes = read_program_headers(elf->get(), eh);
+  if (!notes) return notes.error();
+  for (const NoteSegment& ns : *notes)
+    if (auto r = read_note_segment(elf->get(), ns, *arch); !r) return r.error();
+  if (orphan_siginfo_ && !threads_.empty() && !threads_.front().siginfo) threads_.front().siginfo = orphan_siginfo_;
+  if (!pid_ && !threads_.empty()) pid_ = threads_.front().tid;
+
+  infer_target(*arch);
+  find_executable();
+  check_files();
+  return {};
+}
+
+Error CoreSource::fail(const std::string& what) const { return Error{fmt::format("{}: {}", path_, what)}; }
+
+Result<CoreSource::ElfHandle> CoreSource::open_elf() {
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) return fail(fmt::format("cannot open: {}", std::strerror(errno)));
   struct stat st {};
   if (fstat(fd_, &st) != 0) return fail(fmt::format("cannot stat: {}", std::strerror(errno)));
@@ -260,7 +326,7 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
   }
   // ELF_C_READ, not _MMAP: libelf preads what it needs, so a file truncated
   // or rewritten while open cannot SIGBUS us through a stale mapping.
-  ElfPtr elf(elf_begin(fd_, ELF_C_READ, nullptr));
+  ElfHandle elf(elf_begin(fd_, ELF_C_READ, nullptr));
   if (!elf || elf_kind(elf.get()) != ELF_K_ELF) {
     unsigned char ident[EI_NIDENT] = {};
     if (::pread(fd_, ident, EI_NIDENT, 0) == EI_NIDENT && std::memcmp(ident, ELFMAG, SELFMAG) == 0)
@@ -275,29 +341,14 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
   if (file_size_ < sizeof(Elf64_Ehdr))
     return fail(fmt::format("truncated: the ELF header needs {} bytes at offset 0, the file has {}",
                             sizeof(Elf64_Ehdr), file_size_));
-  GElf_Ehdr eh;
-  if (!gelf_getehdr(elf.get(), &eh)) return fail(fmt::format("bad ELF header: {}", elf_errmsg(-1)));
-  if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
-    return fail(fmt::format("unsupported byte order (EI_DATA {}); vmakit reads little-endian cores",
-                            eh.e_ident[EI_DATA]));
-  if (eh.e_type != ET_CORE) return fail(fmt::format("not a core file ({})", type_name(eh.e_type)));
+  return elf;
+}
 
-  RegLayout regs{};
-  if (eh.e_machine == EM_X86_64) {
-    target_.arch = Arch::x86_64;
-    regs = kX86_64Regs;
-  } else if (eh.e_machine == EM_AARCH64) {
-    target_.arch = Arch::aarch64;
-    regs = kAarch64Regs;
-  } else {
-    return fail(fmt::format("unsupported machine (e_machine {}); vmakit reads x86_64 and aarch64 cores",
-                            eh.e_machine));
-  }
-
+Result<std::vector<CoreSource::NoteSegment>> CoreSource::read_program_headers(Elf* elf, const GElf_Ehdr& eh) {
   // elf_getphdrnum() clamps the count to what fits in the file; the count
   // the header declares is what must be checked against the file size.
   std::size_t phnum = eh.e_phnum;
-  if (eh.e_phnum == PN_XNUM && elf_getphdrnum(elf.get(), &phnum) != 0)
+  if (eh.e_phnum == PN_XNUM && elf_getphdrnum(elf, &phnum) != 0)
     return fail(fmt::format("bad program header count: {}", elf_errmsg(-1)));
   if (phnum == 0) return fail("no program headers (a core has PT_NOTE and PT_LOAD segments)");
   if (eh.e_phentsize != sizeof(Elf64_Phdr))
@@ -306,14 +357,10 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
     return fail(fmt::format("truncated: {} program headers at offset {:#x} end past the end of the file (size {:#x})",
                             phnum, eh.e_phoff, file_size_));
 
-  struct NoteSeg {
-    std::size_t index;
-    GElf_Phdr ph;
-  };
-  std::vector<NoteSeg> note_segs;
+  std::vector<NoteSegment> note_segs;
   for (std::size_t i = 0; i < phnum; ++i) {
     GElf_Phdr ph;
-    if (!gelf_getphdr(elf.get(), static_cast<int>(i), &ph))
+    if (!gelf_getphdr(elf, static_cast<int>(i), &ph))
       return fail(fmt::format("cannot read program header {} at offset {:#x}: {}", i,
                               eh.e_phoff + i * sizeof(Elf64_Phdr), elf_errmsg(-1)));
     if (ph.p_type != PT_LOAD && ph.p_type != PT_NOTE) continue;
@@ -348,154 +395,161 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
     if (segments_[i - 1].range.end > segments_[i].range.start)
       return fail(fmt::format("PT_LOAD segments at {:#x} and {:#x} overlap", segments_[i - 1].range.start,
                               segments_[i].range.start));
+  return note_segs;
+}
 
-  // Notes. The kernel writes, per thread, NT_PRSTATUS then that thread's
-  // other notes; the thread that is dumping (the one that took the fatal
-  // signal) comes first, followed by NT_PRPSINFO, NT_SIGINFO, NT_AUXV and
-  // NT_FILE (fs/binfmt_elf.c, fill_note_info and write_note_info). gdb's
-  // gcore writes NT_PRPSINFO, then per thread NT_PRSTATUS and NT_SIGINFO
-  // (gdb/linux-tdep.c). Either way an NT_SIGINFO belongs to the NT_PRSTATUS
-  // before it.
-  bool have_auxv = false, have_psinfo = false;
-  std::optional<CoreThread::SigInfo> orphan_siginfo;
-  for (const NoteSeg& ns : note_segs) {
-    if (ns.ph.p_filesz == 0) continue;
-    Elf_Data* d = elf_getdata_rawchunk(elf.get(), static_cast<int64_t>(ns.ph.p_offset), ns.ph.p_filesz,
-                                       ns.ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
-    if (!d)
-      return fail(fmt::format("cannot read PT_NOTE segment {} at offset {:#x}: {}", ns.index, ns.ph.p_offset,
-                              elf_errmsg(-1)));
-    const auto* base = static_cast<const unsigned char*>(d->d_buf);
-    std::size_t off = 0;
-    while (off < d->d_size) {
-      const std::uint64_t at = ns.ph.p_offset + off;
-      GElf_Nhdr nh;
-      std::size_t name_off = 0, desc_off = 0;
-      const std::size_t next = gelf_getnote(d, off, &nh, &name_off, &desc_off);
-      if (next == 0)
-        return fail(fmt::format(
-            "malformed note at offset {:#x} (PT_NOTE segment {} at {:#x}, size {:#x}): its header, name or "
-            "descriptor runs past the end of the segment",
-            at, ns.index, ns.ph.p_offset, ns.ph.p_filesz));
-      off = next;
-      const std::string_view owner(reinterpret_cast<const char*>(base + name_off),
-                                   nh.n_namesz > 0 ? nh.n_namesz - 1 : 0);
-      if (owner == "GDB") writer_ = CoreWriter::gdb;  // NT_GDB_TDESC
-      if (owner != "CORE") continue;
-      const unsigned char* desc = base + desc_off;
-      const std::size_t size = nh.n_descsz;
-      auto bad = [&](std::string why) {
-        return fail(fmt::format("{} note at offset {:#x}: {}", note_name(nh.n_type), at, why));
-      };
-      switch (nh.n_type) {
-        case NT_PRSTATUS: {
-          const std::size_t need = kPrReg + regs.count * 8;
-          if (size < need)
-            return bad(fmt::format("{} bytes, need at least {} for {}", size, need, target_.name()));
-          CoreThread t;
-          t.tid = les32(desc + kPrPid);
-          t.cursig = les16(desc + kPrCursig);
-          t.sp = le64(desc + kPrReg + regs.sp * 8);
-          t.pc = le64(desc + kPrReg + regs.pc * 8);
-          threads_.push_back(t);
-          break;
-        }
-        case NT_PRPSINFO: {
-          if (size < kPsPid + 4) return bad(fmt::format("{} bytes, need at least {}", size, kPsPid + 4));
-          if (!have_psinfo) pid_ = les32(desc + kPsPid);
-          have_psinfo = true;
-          break;
-        }
-        case kNtSiginfo: {
-          if (size < kSiAddr + 8) return bad(fmt::format("{} bytes, need at least {}", size, kSiAddr + 8));
-          CoreThread::SigInfo si;
-          si.signo = les32(desc);
-          si.errno_value = les32(desc + 4);
-          si.code = les32(desc + 8);
-          if (siginfo_has_address(si.signo, si.code)) si.addr = le64(desc + kSiAddr);
-          if (!threads_.empty() && !threads_.back().siginfo)
-            threads_.back().siginfo = si;
-          else if (threads_.empty() && !orphan_siginfo)
-            orphan_siginfo = si;
-          break;
-        }
-        case NT_AUXV: {
-          if (size % 16 != 0) return bad(fmt::format("{} bytes is not a whole number of 16-byte entries", size));
-          if (have_auxv) break;
-          have_auxv = true;
-          for (std::size_t i = 0; i + 16 <= size; i += 16) {
-            AuxvEntry a{le64(desc + i), le64(desc + i + 8)};
-            if (a.type == AT_NULL) break;
-            auxv_.push_back(a);
-          }
-          break;
-        }
-        case kNtFile: {
-          if (has_file_note_) break;
-          // long count; long page_size; {long start, end, pgoff}[count]; then
-          // count NUL-terminated names (fs/binfmt_elf.c, fill_files_note).
-          if (size < 16) return bad(fmt::format("{} bytes, need at least 16", size));
-          const std::uint64_t count = le64(desc), page = le64(desc + 8);
-          if (page == 0 || (page & (page - 1)) != 0) return bad(fmt::format("bad page size {:#x}", page));
-          if (count > (size - 16) / 24)
-            return bad(fmt::format("{} entries need more than the note's {} bytes", count, size));
-          std::size_t name_at = 16 + count * 24;
-          for (std::uint64_t k = 0; k < count; ++k) {
-            const unsigned char* e = desc + 16 + k * 24;
-            CoreFileEntry f;
-            f.range = {le64(e), le64(e + 8)};
-            const std::uint64_t pgoff = le64(e + 16);
-            if (f.range.start >= f.range.end)
-              return bad(fmt::format("entry {}: start {:#x} is not below end {:#x}", k, f.range.start, f.range.end));
-            if (pgoff > ~std::uint64_t{0} / page) return bad(fmt::format("entry {}: page offset {:#x} overflows", k, pgoff));
-            f.offset = pgoff * page;
-            const void* nul = name_at < size ? std::memchr(desc + name_at, 0, size - name_at) : nullptr;
-            if (!nul) return bad(fmt::format("name {} of {} is missing or not NUL-terminated", k, count));
-            const auto* end = static_cast<const unsigned char*>(nul);
-            f.path.assign(reinterpret_cast<const char*>(desc + name_at), static_cast<std::size_t>(end - (desc + name_at)));
-            name_at = static_cast<std::size_t>(end - desc) + 1;
-            files_.push_back(std::move(f));
-          }
-          std::sort(files_.begin(), files_.end(),
-                    [](const CoreFileEntry& a, const CoreFileEntry& b) { return a.range.start < b.range.start; });
-          for (std::size_t k = 1; k < files_.size(); ++k)
-            if (files_[k - 1].range.end > files_[k].range.start)
-              return bad(fmt::format("entries for {:#x} and {:#x} overlap", files_[k - 1].range.start,
-                                     files_[k].range.start));
-          has_file_note_ = true;
-          file_page_size_ = page;
-          break;
-        }
-        default:
-          break;
-      }
+// Notes. The kernel writes, per thread, NT_PRSTATUS then that thread's
+// other notes; the thread that is dumping (the one that took the fatal
+// signal) comes first, followed by NT_PRPSINFO, NT_SIGINFO, NT_AUXV and
+// NT_FILE (fs/binfmt_elf.c, fill_note_info and write_note_info). gdb's
+// gcore writes NT_PRPSINFO, then per thread NT_PRSTATUS and NT_SIGINFO
+// (gdb/linux-tdep.c). Either way an NT_SIGINFO belongs to the NT_PRSTATUS
+// before it.
+Result<void> CoreSource::read_note_segment(Elf* elf, const NoteSegment& ns, const CoreArch& arch) {
+  if (ns.ph.p_filesz == 0) return {};
+  Elf_Data* d = elf_getdata_rawchunk(elf, static_cast<int64_t>(ns.ph.p_offset), ns.ph.p_filesz,
+                                     ns.ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR);
+  if (!d)
+    return fail(fmt::format("cannot read PT_NOTE segment {} at offset {:#x}: {}", ns.index, ns.ph.p_offset,
+                            elf_errmsg(-1)));
+  const auto* base = static_cast<const unsigned char*>(d->d_buf);
+  std::size_t off = 0;
+  while (off < d->d_size) {
+    const std::uint64_t at = ns.ph.p_offset + off;
+    GElf_Nhdr nh;
+    std::size_t name_off = 0, desc_off = 0;
+    const std::size_t next = gelf_getnote(d, off, &nh, &name_off, &desc_off);
+    if (next == 0)
+      return fail(fmt::format(
+          "malformed note at offset {:#x} (PT_NOTE segment {} at {:#x}, size {:#x}): its header, name or "
+          "descriptor runs past the end of the segment",
+          at, ns.index, ns.ph.p_offset, ns.ph.p_filesz));
+    off = next;
+    const std::string_view owner(reinterpret_cast<const char*>(base + name_off),
+                                 nh.n_namesz > 0 ? nh.n_namesz - 1 : 0);
+    if (owner == "GDB") writer_ = CoreWriter::gdb;  // NT_GDB_TDESC
+    if (owner != "CORE") continue;
+    const NoteBytes note{base + desc_off, nh.n_descsz, at, nh.n_type};
+    std::optional<std::string> bad;
+    switch (nh.n_type) {
+      case NT_PRSTATUS: bad = read_prstatus(note, arch); break;
+      case NT_PRPSINFO: bad = read_prpsinfo(note); break;
+      case kNtSiginfo: bad = read_siginfo(note); break;
+      case NT_AUXV: bad = read_auxv(note); break;
+      case kNtFile: bad = read_file_note(note); break;
+      default: break;
     }
+    if (bad) return fail(fmt::format("{} note at offset {:#x}: {}", note_name(nh.n_type), at, *bad));
   }
-  if (orphan_siginfo && !threads_.empty() && !threads_.front().siginfo) threads_.front().siginfo = orphan_siginfo;
-  if (!pid_ && !threads_.empty()) pid_ = threads_.front().tid;
+  return {};
+}
 
-  // Target. A core does not record the paging mode or vm.mmap_min_addr:
-  // the VA width is inferred from the addresses (a user mapping above the
-  // 47-bit or 48-bit limit means LA57 or 52-bit VAs), mmap_min_addr is taken
-  // from this machine (right when the core was written here; the default
-  // 4096 or 65536 elsewhere), and the page size from NT_FILE when present.
+std::optional<std::string> CoreSource::read_prstatus(const NoteBytes& n, const CoreArch& arch) {
+  const std::size_t need = kPrReg + arch.regs.count * 8;
+  if (n.size < need) return fmt::format("{} bytes, need at least {} for {}", n.size, need, target_.name());
+  CoreThread t;
+  t.tid = les32(n.desc + kPrPid);
+  t.cursig = les16(n.desc + kPrCursig);
+  t.sp = le64(n.desc + kPrReg + arch.regs.sp * 8);
+  t.pc = le64(n.desc + kPrReg + arch.regs.pc * 8);
+  threads_.push_back(t);
+  return std::nullopt;
+}
+
+std::optional<std::string> CoreSource::read_prpsinfo(const NoteBytes& n) {
+  if (n.size < kPsPid + 4) return fmt::format("{} bytes, need at least {}", n.size, kPsPid + 4);
+  if (!have_psinfo_) pid_ = les32(n.desc + kPsPid);
+  have_psinfo_ = true;
+  return std::nullopt;
+}
+
+std::optional<std::string> CoreSource::read_siginfo(const NoteBytes& n) {
+  if (n.size < kSiAddr + 8) return fmt::format("{} bytes, need at least {}", n.size, kSiAddr + 8);
+  CoreThread::SigInfo si;
+  si.signo = les32(n.desc);
+  si.errno_value = les32(n.desc + 4);
+  si.code = les32(n.desc + 8);
+  if (siginfo_has_address(si.signo, si.code)) si.addr = le64(n.desc + kSiAddr);
+  if (!threads_.empty() && !threads_.back().siginfo)
+    threads_.back().siginfo = si;
+  else if (threads_.empty() && !orphan_siginfo_)
+    orphan_siginfo_ = si;
+  return std::nullopt;
+}
+
+std::optional<std::string> CoreSource::read_auxv(const NoteBytes& n) {
+  if (n.size % 16 != 0) return fmt::format("{} bytes is not a whole number of 16-byte entries", n.size);
+  if (have_auxv_) return std::nullopt;
+  have_auxv_ = true;
+  for (std::size_t i = 0; i + 16 <= n.size; i += 16) {
+    AuxvEntry a{le64(n.desc + i), le64(n.desc + i + 8)};
+    if (a.type == AT_NULL) break;
+    auxv_.push_back(a);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CoreSource::read_file_note(const NoteBytes& n) {
+  if (has_file_note_) return std::nullopt;
+  const unsigned char* desc = n.desc;
+  const std::size_t size = n.size;
+  // long count; long page_size; {long start, end, pgoff}[count]; then
+  // count NUL-terminated names (fs/binfmt_elf.c, fill_files_note).
+  if (size < 16) return fmt::format("{} bytes, need at least 16", size);
+  const std::uint64_t count = le64(desc), page = le64(desc + 8);
+  if (page == 0 || (page & (page - 1)) != 0) return fmt::format("bad page size {:#x}", page);
+  if (count > (size - 16) / 24) return fmt::format("{} entries need more than the note's {} bytes", count, size);
+  std::size_t name_at = 16 + count * 24;
+  for (std::uint64_t k = 0; k < count; ++k) {
+    const unsigned char* e = desc + 16 + k * 24;
+    CoreFileEntry f;
+    f.range = {le64(e), le64(e + 8)};
+    const std::uint64_t pgoff = le64(e + 16);
+    if (f.range.start >= f.range.end)
+      return fmt::format("entry {}: start {:#x} is not below end {:#x}", k, f.range.start, f.range.end);
+    if (pgoff > ~std::uint64_t{0} / page) return fmt::format("entry {}: page offset {:#x} overflows", k, pgoff);
+    f.offset = pgoff * page;
+    const void* nul = name_at < size ? std::memchr(desc + name_at, 0, size - name_at) : nullptr;
+    if (!nul) return fmt::format("name {} of {} is missing or not NUL-terminated", k, count);
+    const auto* end = static_cast<const unsigned char*>(nul);
+    f.path.assign(reinterpret_cast<const char*>(desc + name_at), static_cast<std::size_t>(end - (desc + name_at)));
+    name_at = static_cast<std::size_t>(end - desc) + 1;
+    files_.push_back(std::move(f));
+  }
+  std::sort(files_.begin(), files_.end(),
+            [](const CoreFileEntry& a, const CoreFileEntry& b) { return a.range.start < b.range.start; });
+  for (std::size_t k = 1; k < files_.size(); ++k)
+    if (files_[k - 1].range.end > files_[k].range.start)
+      return fmt::format("entries for {:#x} and {:#x} overlap", files_[k - 1].range.start, files_[k].range.start);
+  has_file_note_ = true;
+  file_page_size_ = page;
+  return std::nullopt;
+}
+
+// A core does not record the paging mode or vm.mmap_min_addr: the VA width
+// is inferred from the addresses (a user mapping above the architecture's
+// narrow limit means the wide one: LA57, 52-bit VAs), mmap_min_addr is taken
+// from this machine (right when the core was written here; the default 4096
+// or 65536 elsewhere), and the page size from NT_FILE when present.
+void CoreSource::infer_target(const CoreArch& arch) {
   const Target host = Target::host();
   target_.mmap_min_addr = host.mmap_min_addr;
   // (gdb writes NT_FILE with page size 1 and byte offsets: not a page size.)
   target_.page_size = file_page_size_ >= 4096 ? file_page_size_ : (host.arch == target_.arch ? host.page_size : 4096);
-  if (target_.arch == Arch::x86_64) {
-    target_.va_bits = 47;
-    for (const Segment& s : segments_)
-      if (s.range.start < 0xff00000000000000ull && s.range.end > (1ull << 47)) target_.va_bits = 56;
-  } else {
-    target_.va_bits = 48;
-    for (const Segment& s : segments_)
-      if (s.range.start < 0xfff0000000000000ull && s.range.end > (1ull << 48)) target_.va_bits = 52;
-  }
+  // Without such a mapping the core cannot tell: the narrower width, marked
+  // unknown, so that answers give both readings (use_target() settles it).
+  target_.va_bits = arch.va_bits;
+  for (const Segment& s : segments_)
+    if (s.range.start < arch.wide_below && s.range.end > (1ull << arch.va_bits)) target_.va_bits = arch.wide_va_bits;
+  target_.va_bits_known = target_.va_bits == arch.wide_va_bits;
+}
 
-  // The main executable: the NT_FILE entry that holds the program headers
-  // (AT_PHDR) or the entry point (AT_ENTRY); else --exe; else the AT_EXECFN
-  // string, read from the stack in the core.
+// The main executable: the NT_FILE entry that holds the program headers
+// (AT_PHDR) or the entry point (AT_ENTRY); else --exe; else the AT_EXECFN
+// string, read from the stack in the core. Without NT_FILE, its segments can
+// still be named: its ELF file gives each PT_LOAD's file range, AT_ENTRY the
+// load bias.
+void CoreSource::find_executable() {
   for (std::uint64_t at : {std::uint64_t{AT_PHDR}, std::uint64_t{AT_ENTRY}}) {
     if (!executable_.empty()) break;
     if (auto v = auxv_value(at))
@@ -507,29 +561,23 @@ Result<void> CoreSource::load(const std::string& path, std::optional<std::string
     if (auto fn = auxv_value(AT_EXECFN))
       if (auto s = read_string(*fn, 4096)) executable_ = *s;
 
-  // Without NT_FILE, the executable's segments can still be named: its ELF
-  // file gives each PT_LOAD's file range, AT_ENTRY the load bias.
-  if (!has_file_note_ && !executable_.empty()) {
-    const std::string host_exe = exe_override_ ? *exe_override_ : executable_;
-    auto entry = auxv_value(AT_ENTRY);
-    if (auto info = read_exe_info(host_exe); info && entry) {
-      const std::uint64_t bias = info->type == ET_DYN ? *entry - info->entry : 0;
-      const std::uint64_t page = target_.page_size;
-      for (const auto& l : info->loads) {
-        if (l.filesz == 0) continue;
-        CoreFileEntry f;
-        f.range = {page_down(bias + l.vaddr, page), page_up(bias + l.vaddr + l.filesz, page)};
-        f.offset = page_down(l.offset, page);
-        f.path = executable_;
-        if (!exe_entries_.empty() && exe_entries_.back().range.end > f.range.start)
-          f.range.start = exe_entries_.back().range.end;
-        if (f.range.start < f.range.end) exe_entries_.push_back(f);
-      }
-    }
+  if (has_file_note_ || executable_.empty()) return;
+  const std::string host_exe = exe_override_ ? *exe_override_ : executable_;
+  auto entry = auxv_value(AT_ENTRY);
+  auto info = read_exe_info(host_exe);
+  if (!info || !entry) return;
+  const std::uint64_t bias = info->type == ET_DYN ? *entry - info->entry : 0;
+  const std::uint64_t page = target_.page_size;
+  for (const auto& l : info->loads) {
+    if (l.filesz == 0) continue;
+    CoreFileEntry f;
+    f.range = {page_down(bias + l.vaddr, page), page_up(bias + l.vaddr + l.filesz, page)};
+    f.offset = page_down(l.offset, page);
+    f.path = executable_;
+    if (!exe_entries_.empty() && exe_entries_.back().range.end > f.range.start)
+      f.range.start = exe_entries_.back().range.end;
+    if (f.range.start < f.range.end) exe_entries_.push_back(f);
   }
-
-  check_files();
-  return {};
 }
 
 std::optional<std::uint64_t> CoreSource::auxv_value(std::uint64_t type) const {
@@ -800,6 +848,17 @@ void CoreSource::recover_prot_none(std::vector<Mapping>& out) const {
         tail.range.end == head.range.start + kArena)
       tail.perms = Perms::none;
   }
+}
+
+Result<void> CoreSource::use_target(const Target& t) {
+  if (t.arch != target_.arch)
+    return Error{fmt::format("{}: the core is {}, not {}", path_, target_.name(), t.name())};
+  if (target_.va_bits_known && t.va_bits < target_.va_bits)
+    return Error{fmt::format("{}: the core maps user memory above {} bits: it is {}, not {}", path_, t.va_bits,
+                             target_.name(), t.name())};
+  target_.va_bits = t.va_bits;
+  target_.va_bits_known = true;
+  return {};
 }
 
 Result<Snapshot> CoreSource::snapshot() {

@@ -21,6 +21,8 @@
 ///     and have no page to dump); Snapshot::guard_pages_scanned stays false.
 ///   - smaps VmFlags are not recorded.
 
+#include <elf.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,7 +32,16 @@
 #include "region_source.h"
 #include "signals.h"
 
+struct Elf;  // libelf's handle (<libelf.h>: typedef struct Elf Elf)
+
 namespace vma {
+
+struct CoreArch;  // one row of the .cc's architecture table
+
+/// Ends a libelf handle (elf_end); for std::unique_ptr.
+struct ElfCloser {
+  void operator()(::Elf* e) const;
+};
 
 /// One thread of the core: one NT_PRSTATUS note (and the NT_SIGINFO that
 /// follows it, when the writer puts one there).
@@ -121,6 +132,10 @@ class CoreSource : public RegionSource {
   std::optional<int> fatal_tid() const;
 
   const Target& target() const { return target_; }
+  /// Settles what the core cannot say (the VA width, see Target::va_bits_known)
+  /// from `t` (a user's --arch). Fails when `t` is another architecture, or
+  /// narrower than a mapping of the core.
+  Result<void> use_target(const Target& t);
   CoreWriter writer() const { return writer_; }
   /// Threads in note order.
   const std::vector<CoreThread>& threads() const { return threads_; }
@@ -145,8 +160,28 @@ class CoreSource : public RegionSource {
     std::uint64_t file_offset = 0;  // of the dumped bytes in the core
     std::uint64_t filesz = 0;       // bytes dumped (0..range.size())
   };
+  struct NoteSegment;
+  struct NoteBytes;
+  using ElfHandle = std::unique_ptr<::Elf, ElfCloser>;
+
   CoreSource() = default;
+  /// Reads the file: ELF header, program headers, notes, then what follows
+  /// from them. One function per header and note, so that another
+  /// architecture is a row of the architecture table in the .cc (and, if its
+  /// notes differ, one more reader), not branches in here.
   Result<void> load(const std::string& path, std::optional<std::string> exe_path);
+  Error fail(const std::string& what) const;  ///< "PATH: what"
+  Result<ElfHandle> open_elf();
+  Result<std::vector<NoteSegment>> read_program_headers(::Elf* elf, const Elf64_Ehdr& eh);
+  Result<void> read_note_segment(::Elf* elf, const NoteSegment& ns, const CoreArch& arch);
+  // Each returns what is wrong with the note, or nullopt.
+  std::optional<std::string> read_prstatus(const NoteBytes& n, const CoreArch& arch);
+  std::optional<std::string> read_prpsinfo(const NoteBytes& n);
+  std::optional<std::string> read_siginfo(const NoteBytes& n);
+  std::optional<std::string> read_auxv(const NoteBytes& n);
+  std::optional<std::string> read_file_note(const NoteBytes& n);
+  void infer_target(const CoreArch& arch);
+  void find_executable();
   std::vector<Mapping> build_mappings() const;
   void recover_prot_none(std::vector<Mapping>& out) const;
   std::optional<std::uint64_t> auxv_value(std::uint64_t type) const;
@@ -162,6 +197,9 @@ class CoreSource : public RegionSource {
   std::vector<CoreThread> threads_;
   std::optional<int> pid_;
   std::vector<AuxvEntry> auxv_;
+  bool have_auxv_ = false, have_psinfo_ = false;
+  /// An NT_SIGINFO before any NT_PRSTATUS: given to the first thread.
+  std::optional<CoreThread::SigInfo> orphan_siginfo_;
   std::vector<CoreFileEntry> files_;
   bool has_file_note_ = false;
   CoreWriter writer_ = CoreWriter::kernel;

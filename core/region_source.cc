@@ -1,6 +1,7 @@
 #include "region_source.h"
 
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
@@ -21,9 +22,18 @@ std::optional<std::string> LocalFileResolver::host_path(const Mapping& m) const 
   struct stat st {};
   if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   // A namesake is not the file: with dev and inode known, they must match.
+  // On overlayfs (a container's root, a guest's tmpfs-over-9p root) the map
+  // names the real file in its layer, whose device is the layer's, while
+  // stat() of the path gives the overlay's device and the same inode
+  // (fs/overlayfs/inode.c ovl_getattr; measured: maps 00:1b, stat 00:1d):
+  // there the inode has to do.
   if (m.file_info_known && m.dev_inode_known && m.inode != 0) {
-    if (st.st_ino != m.inode || major(st.st_dev) != m.dev_major || minor(st.st_dev) != m.dev_minor)
-      return std::nullopt;
+    if (st.st_ino != m.inode) return std::nullopt;
+    if (major(st.st_dev) != m.dev_major || minor(st.st_dev) != m.dev_minor) {
+      constexpr long kOverlayfsMagic = 0x794c7630;  // OVERLAYFS_SUPER_MAGIC, linux/magic.h
+      struct statfs fs {};
+      if (statfs(path.c_str(), &fs) != 0 || static_cast<long>(fs.f_type) != kOverlayfsMagic) return std::nullopt;
+    }
   }
   return path;
 }

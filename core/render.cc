@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "draw.h"
+
 namespace vma {
 
 using nlohmann::json;
@@ -42,29 +44,7 @@ json neighbour(const std::optional<Region>& r, const std::optional<std::uint64_t
   return j;
 }
 
-// ANSI colours by family: code, read-only, writable data, heap, stacks,
-// forbidden, kernel-provided.
-const char* colour_of(RegionKind k) {
-  switch (k) {
-    case RegionKind::text: return "\x1b[31m";
-    case RegionKind::rodata:
-    case RegionKind::relro: return "\x1b[34m";
-    case RegionKind::data:
-    case RegionKind::bss: return "\x1b[36m";
-    case RegionKind::heap: return "\x1b[33m";
-    case RegionKind::stack:
-    case RegionKind::thread_stack: return "\x1b[35m";
-    case RegionKind::guard:
-    case RegionKind::null_page:
-    case RegionKind::non_canonical:
-    case RegionKind::kernel: return "\x1b[1;31m";
-    case RegionKind::vdso:
-    case RegionKind::vvar:
-    case RegionKind::vsyscall: return "\x1b[32m";
-    case RegionKind::shared: return "\x1b[1;34m";
-    default: return "";
-  }
-}
+const char* colour_of(RegionKind k) { return kind_colours(k).ansi_fg; }
 
 std::string paint(const TextStyle& st, RegionKind k, std::string_view text) {
   const char* c = colour_of(k);
@@ -122,6 +102,12 @@ json to_json(const Annotation& a) {
     j["untagged"] = hex(a.untagged);
   }
   if (!a.sub_area.empty()) j["sub_area"] = a.sub_area;
+  if (!a.readings.empty()) {
+    json rs = json::array();
+    for (const Reading& r : a.readings)
+      rs.push_back({{"target", r.target}, {"kind", to_string(r.kind)}, {"summary", r.summary}});
+    j["readings"] = std::move(rs);
+  }
   if (a.page) j["page"] = {{"present", a.page->present}, {"swapped", a.page->swapped}, {"guard", a.page->guard}};
   j["summary"] = a.summary;
   return j;

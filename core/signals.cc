@@ -112,6 +112,13 @@ bool siginfo_has_address(int signo, int code) {
          signo == SIGTRAP;
 }
 
+bool fault_address_hidden(int signo, int code) {
+  // SI_KERNEL: x86 #GP (arch/x86/kernel/traps.c); SEGV_MTEAERR: arm64
+  // asynchronous tag check, reported at the next kernel entry
+  // (arch/arm64/kernel/entry-common.c, mte_check_tfsr_exit/do_notify_resume).
+  return signo == SIGSEGV && (code == 0x80 || code == 8);
+}
+
 std::string explain_fault(const Fault& f, const Annotation& at) {
   const Region* r = at.region ? &*at.region : nullptr;
   std::string where = std::string(to_string(at.kind));
@@ -150,9 +157,31 @@ std::string explain_fault(const Fault& f, const Annotation& at) {
         return fmt::format("access denied to a {} {} page{}", to_string(p), where, path);
       }
       case 4: return "protection-key violation: the page's pkey forbids this access (PKRU)";
+      case 8:  // SEGV_MTEAERR
+        return "MTE tag check fault (asynchronous): a tagged access did not match its memory's allocation tag "
+               "somewhere before this kernel entry; the address is not recorded (si_addr 0)";
+      case 9: {  // SEGV_MTESERR
+        // The logical MTE tag is bits 59:56 of the pointer
+        // (Documentation/arch/arm64/memory-tagging-extension.rst).
+        std::string tag = at.tag ? fmt::format(" tag {:#x}", *at.tag & 0xf) : std::string(" tag");
+        return fmt::format("MTE tag check fault (synchronous): the pointer's{} does not match the allocation tag "
+                           "of this {} memory{}",
+                           tag, where, path);
+      }
       case 10: return "control-protection fault: the shadow stack does not match the return address";
       default: break;
     }
+  }
+  if (f.signo == SIGILL && r && has(r->mapping.perms, Perms::exec) && f.pc && f.addr && *f.pc == *f.addr) {
+    // arm64 raises both from the instruction itself (arch/arm64/kernel/traps.c).
+    if (f.code == 1)  // ILL_ILLOPC
+      return fmt::format("illegal instruction in an executable {} page{} (on arm64 also: an indirect branch "
+                         "landing on no BTI landing pad in a guarded page)",
+                         where, path);
+    if (f.code == 2)  // ILL_ILLOPN
+      return fmt::format("illegal operand in an executable {} page{} (on arm64 with FEAT_FPAC also: a pointer "
+                         "authentication failure, AUT* trapped)",
+                         where, path);
   }
   if (f.signo == SIGBUS) {
     switch (f.code) {

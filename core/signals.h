@@ -28,6 +28,12 @@ std::optional<int> parse_si_code(int signo, std::string_view name);
 /// siginfo_layout(); include/uapi/asm-generic/siginfo.h).
 bool siginfo_has_address(int signo, int code);
 
+/// True when the kernel reports si_addr 0 for this fault by design, so the
+/// address that matters must come from elsewhere (a probe's target): SIGSEGV
+/// SI_KERNEL (an x86 #GP: non-canonical address, LASS) and SEGV_MTEAERR (an
+/// arm64 asynchronous MTE tag check fault: the address is not recorded).
+bool fault_address_hidden(int signo, int code);
+
 enum class Access { unknown, read, write, exec };
 
 /// A fault as a debugger or the harness observed it.

@@ -119,6 +119,15 @@ std::string Target::name() const {
   return va_bits == 52 ? "aarch64-52" : "aarch64";
 }
 
+std::optional<Target> Target::other_reading() const {
+  if (va_bits_known) return std::nullopt;
+  Target t = *this;
+  t.va_bits = arch == Arch::x86_64 ? 56 : 52;
+  t.va_bits_known = true;
+  if (t.va_bits == va_bits) return std::nullopt;
+  return t;
+}
+
 Addr Target::user_end() const { return Addr{1} << (arch == Arch::x86_64 ? va_bits : va_bits); }
 
 Addr Target::kernel_start() const {

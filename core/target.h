@@ -24,6 +24,11 @@ struct Target {
   /// Virtual-address bits of the user half: 47 (x86_64 4-level), 56 (LA57),
   /// 48 or 52 (aarch64).
   unsigned va_bits = 47;
+  /// False when the source cannot tell the VA width: a core file records no
+  /// paging mode, and a core with no mapping above 47 (48) bits may come from
+  /// a 4-level or a 5-level (52-bit) machine. va_bits is then the narrower
+  /// reading and other_reading() the wider one; front ends answer with both.
+  bool va_bits_known = true;
   /// vm.mmap_min_addr; addresses below it are the null guard.
   Addr mmap_min_addr = 4096;
   std::uint64_t page_size = 4096;
@@ -34,6 +39,9 @@ struct Target {
   /// Parses "x86_64", "x86_64-la57" (5-level), "aarch64", "aarch64-52".
   static Result<Target> parse(std::string_view name);
   std::string name() const;
+
+  /// The same target with the wider VA width, when va_bits is not known.
+  std::optional<Target> other_reading() const;
 
   /// One past the highest user address.
   Addr user_end() const;

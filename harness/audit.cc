@@ -38,6 +38,11 @@ constexpr std::string_view kNames[] = {
     "CONFIG_SECURITY_YAMA",
     "CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS",
     "CONFIG_ARCH_MMAP_RND_BITS",
+    "CONFIG_ARM64_MTE",
+    "CONFIG_ARM64_PTR_AUTH",
+    "CONFIG_ARM64_BTI",
+    "CONFIG_ARM64_PAN",
+    "CONFIG_ARM64_VA_BITS",
     "cpu.nx",
     "cpu.smep",
     "cpu.smap",
@@ -45,16 +50,52 @@ constexpr std::string_view kNames[] = {
     "cpu.pku",
     "cpu.shstk",
     "cpu.la57",
+    "cpu.mte",
+    "cpu.bti",
+    "cpu.paca",
 };
 
-/// Options that only exist on x86.
-bool x86_only(std::string_view name) {
-  return name == "vsyscall" || name == "CONFIG_LEGACY_VSYSCALL" || name == "CONFIG_X86_USER_SHADOW_STACK" ||
-         name == "CONFIG_RANDOMIZE_MEMORY" || name == "CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS" ||
-         name.starts_with("cpu.");
-}
-
 bool is_x86(std::string_view arch) { return arch == "x86_64" || arch == "i686" || arch == "i386"; }
+
+/// Checks that exist on one architecture family only; every other check
+/// exists everywhere.
+struct OnlyOn {
+  std::string_view name;
+  bool x86;  ///< true: x86 only; false: arm64 only
+};
+constexpr OnlyOn kOnlyOn[] = {
+    {"vsyscall", true},
+    {"CONFIG_LEGACY_VSYSCALL", true},
+    {"CONFIG_X86_USER_SHADOW_STACK", true},
+    {"CONFIG_RANDOMIZE_MEMORY", true},
+    {"CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS", true},
+    {"cpu.nx", true},
+    {"cpu.smep", true},
+    {"cpu.smap", true},
+    {"cpu.umip", true},
+    {"cpu.pku", true},
+    {"cpu.shstk", true},
+    {"cpu.la57", true},
+    {"CONFIG_ARM64_MTE", false},
+    {"CONFIG_ARM64_PTR_AUTH", false},
+    {"CONFIG_ARM64_BTI", false},
+    {"CONFIG_ARM64_PAN", false},
+    {"CONFIG_ARM64_VA_BITS", false},
+    {"cpu.mte", false},
+    {"cpu.bti", false},
+    {"cpu.paca", false},
+};
+
+/// Why check `name` does not exist on `arch` ("x86 only"), or nullopt.
+std::optional<std::string> not_on_arch(std::string_view name, std::string_view arch) {
+  const bool x86 = is_x86(arch), arm64 = arch == "aarch64";
+  for (const OnlyOn& o : kOnlyOn) {
+    if (o.name != name) continue;
+    if (o.x86 && !x86) return "x86 only";
+    if (!o.x86 && !arm64) return "arm64 only";
+  }
+  return std::nullopt;
+}
 
 Reading value(std::string v, std::string note = {}) { return {Reading::State::value, std::move(v), std::move(note)}; }
 Reading absent(std::string why) { return {Reading::State::absent, "not present (" + why + ")", {}}; }
@@ -166,7 +207,8 @@ AuditFacts read_audit_facts(const Environment& env) {
   f.arch = env.arch;
   auto& r = f.readings;
   const std::string cmdline = kernel_cmdline();
-  const Result<Kconfig> kconfig = read_kconfig(env.kernel_release);
+  const Result<Kconfig> kconfig = read_kconfig(env.kernel_release, env.kconfig_file);
+  f.kconfig = kconfig ? kconfig->source : "none: " + kconfig.error().message;
 
   r["randomize_va_space"] = sysctl("/proc/sys/kernel/randomize_va_space", "no CONFIG_MMU?");
   if (env.norandmaps) r["randomize_va_space"].note = "but norandmaps on the command line turns randomisation off";
@@ -212,8 +254,8 @@ AuditFacts read_audit_facts(const Environment& env) {
   for (std::string_view name : kNames) {
     if (!name.starts_with("CONFIG_")) continue;
     const std::string opt(name.substr(7));
-    if (!is_x86(env.arch) && x86_only(name)) {
-      r[std::string(name)] = absent("x86 only");
+    if (auto why = not_on_arch(name, env.arch)) {
+      r[std::string(name)] = absent(*why);
       continue;
     }
     if (opt == "LEGACY_VSYSCALL") {
@@ -241,11 +283,16 @@ AuditFacts read_audit_facts(const Environment& env) {
   auto has = [&](const char* f) { return flags.count(f) != 0; };
   for (std::string_view name : kNames) {
     if (!name.starts_with("cpu.")) continue;
-    if (!is_x86(env.arch)) {
-      r[std::string(name)] = absent("x86 only");
+    if (auto why = not_on_arch(name, env.arch)) {
+      r[std::string(name)] = absent(*why);
       continue;
     }
     const std::string flag(name.substr(4));
+    if (!is_x86(env.arch)) {
+      // arm64: the hwcaps (environment.cc), which is what user space may use.
+      r[std::string(name)] = value(env.cpu.get(flag) ? "yes" : "no", "AT_HWCAP/AT_HWCAP2");
+      continue;
+    }
     bool on = has(flag.c_str());
     std::string note;
     if (flag == "pku") {
@@ -306,6 +353,16 @@ std::map<std::string, AuditExpectation, std::less<>> audit_expectations(std::str
       {"CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS", {pick("any", "y"), "pkeys for user space (needs cpu pku)"}},
       {"CONFIG_ARCH_MMAP_RND_BITS",
        {pick(">= " + rnd_min, ">= " + rnd_max), "build-time default of vm.mmap_rnd_bits"}},
+      {"CONFIG_ARM64_MTE",
+       {pick("any", "y"), "Memory Tagging Extension for user space (PROT_MTE; needs the CPU's FEAT_MTE2)"}},
+      {"CONFIG_ARM64_PTR_AUTH", {pick("any", "y"), "pointer authentication for user space (PAC; HWCAP_PACA)"}},
+      {"CONFIG_ARM64_BTI", {pick("any", "y"), "branch target identification for user space (PROT_BTI)"}},
+      {"CONFIG_ARM64_PAN", {"y", "privileged access never: the kernel cannot touch user memory unless it means to"}},
+      {"CONFIG_ARM64_VA_BITS",
+       {pick("any", ">= 48"), "user virtual-address bits: 48 (or 52) give mmap_rnd_bits its 33-bit maximum"}},
+      {"cpu.mte", {pick("any", "yes"), "the CPU has MTE and the kernel offers it (HWCAP2_MTE)"}},
+      {"cpu.bti", {pick("any", "yes"), "the CPU has BTI and the kernel offers it (HWCAP2_BTI)"}},
+      {"cpu.paca", {pick("any", "yes"), "address pointer authentication available to user space (HWCAP_PACA)"}},
       {"cpu.nx", {"yes", "no-execute pages: every NX probe depends on it"}},
       {"cpu.smep", {pick("any", "yes"), "the kernel cannot execute user pages"}},
       {"cpu.smap", {pick("any", "yes"), "the kernel cannot read user pages unless it means to"}},
@@ -314,6 +371,9 @@ std::map<std::string, AuditExpectation, std::less<>> audit_expectations(std::str
       {"cpu.shstk", {pick("any", "yes"), "CET shadow stack enabled for user space (user_shstk)"}},
       {"cpu.la57", {"any", "5-level paging: 56-bit user addresses"}},
   };
+  // A check of another architecture is absent here, as it should be.
+  for (auto& [name, x] : e)
+    if (auto why = not_on_arch(name, arch)) x.expected = "not present";
   return e;
 }
 
@@ -322,6 +382,7 @@ AuditReport judge_audit(const AuditFacts& facts,
                         std::string profile) {
   AuditReport report;
   report.profile = std::move(profile);
+  report.kconfig = facts.kconfig;
   for (std::string_view name : kNames) {
     AuditCheck c;
     c.name = std::string(name);
@@ -379,7 +440,7 @@ nlohmann::json to_json(const AuditReport& r) {
   for (const auto& c : r.checks)
     checks.push_back({{"name", c.name}, {"value", c.value}, {"expected", c.expected},
                       {"status", to_string(c.status)}, {"why", c.why}});
-  return {{"checks", checks}};
+  return {{"kconfig", r.kconfig}, {"checks", checks}};
 }
 
 std::string audit_text(const AuditReport& r, bool color) {
@@ -393,7 +454,7 @@ std::string audit_text(const AuditReport& r, bool color) {
     if (s.size() < w) s.append(w - s.size(), ' ');
     return s;
   };
-  std::string s = pad("CHECK", wn) + "  " + pad("VALUE", wv) + "  " + pad("EXPECTED", we) + "  " + pad("STATUS", 7) +
+  std::string s = "kconfig: " + r.kconfig + "\n" + pad("CHECK", wn) + "  " + pad("VALUE", wv) + "  " + pad("EXPECTED", we) + "  " + pad("STATUS", 7) +
                   "  WHY\n";
   std::size_t counts[4] = {};
   for (const auto& c : r.checks) {

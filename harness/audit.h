@@ -53,12 +53,15 @@ struct AuditCheck {
 
 struct AuditReport {
   std::string profile;
+  /// The Kconfig file the CONFIG_ checks read, or why there was none.
+  std::string kconfig;
   std::vector<AuditCheck> checks;
 };
 
 /// Everything the audit reads, by check name.
 struct AuditFacts {
   std::string arch;  ///< uname machine
+  std::string kconfig;  ///< the Kconfig file read, or why there was none
   std::map<std::string, Reading, std::less<>> readings;
 };
 

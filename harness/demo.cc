@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "draw.h"
 #include "proc_source.h"
 #include "render.h"
 #include "runner.h"
@@ -63,9 +64,28 @@ class Narrator {
     map_lines(a, a);
   }
 
-  /// Runs `body` in a forked, traced child and says what happened.
+  /// This process's address space drawn (`vma map --draw`), pointing at
+  /// `a`. The children fork from here, so this is their map too. Sized to
+  /// the terminal, a few rows shorter so the step's text stays on screen.
+  void draw(Addr a, const std::string& label) {
+    auto src = ProcSource::open(getpid());
+    if (!src) return say("   (no drawing: " + src.error().message + ")");
+    auto snap = (*src)->snapshot();
+    if (!snap) return say("   (no drawing: " + snap.error().message + ")");
+    AddressMap map = AddressMap::build(std::move(snap).value(), elf_);
+    TerminalSize size = terminal_size(STDOUT_FILENO);
+    size.rows = std::max(12, size.rows - 6);
+    std::cout << draw_map_text(map, size, opts_.color, a, label);
+  }
+
+  /// Runs `body` in a forked, traced child and says what happened: first
+  /// the drawing pointing at `touched` (when the step touches one address),
+  /// then the fault, and the drawing again at the fault address when the
+  /// fault is elsewhere (a stack overflow faults wherever the stack ends).
   /// Returns the observation.
-  Observation in_child(const std::string& what, std::function<int()> body) {
+  Observation in_child(const std::string& what, std::function<int()> body,
+                       std::optional<Addr> touched = std::nullopt) {
+    if (touched) draw(*touched, "touch");
     std::cout << "-> " << what << "\n" << std::flush;
     std::vector<Launch> launches(1);
     launches[0].body = std::move(body);
@@ -89,6 +109,8 @@ class Narrator {
       } else {
         say("   " + describe(result));
       }
+      const Addr page = sysconf(_SC_PAGESIZE);
+      if (f.addr && (!touched || *f.addr / page != *touched / page)) draw(*f.addr, "fault");
     } else {
       say("   the child exited " + std::to_string(result.exit_code.value_or(-1)));
     }
@@ -156,7 +178,7 @@ int demo_wx(Narrator& n) {
   n.pause();
   Addr code = reinterpret_cast<Addr>(mem);
   n.say("3. jump to it (in a child, so the fault can be caught):");
-  n.in_child("call " + hexs(mem), [code] { return call_at(code); });
+  n.in_child("call " + hexs(mem), [code] { return call_at(code); }, code);
   n.say("   the page is rw-p: no x bit, the CPU refuses to fetch from it (NX).");
   n.pause();
   mprotect(mem, page, PROT_READ | PROT_EXEC);
@@ -164,7 +186,7 @@ int demo_wx(Narrator& n) {
   n.map_line(mem);
   n.pause();
   n.say("5. jump again:");
-  Observation o = n.in_child("call " + hexs(mem), [code] { return call_at(code); });
+  Observation o = n.in_child("call " + hexs(mem), [code] { return call_at(code); }, code);
   if (!o.error && o.outcome != Outcome::fault && o.exit_code == 42)
     n.say("   it ran and returned 42: a stock kernel lets memory be written, then executed.");
   n.pause();
@@ -222,7 +244,7 @@ int demo_guard(Narrator& n) {
         std::to_string(guard >> 10) + " KiB PROT_NONE guard VMA right below it:");
   n.map_lines(lo - guard, lo);
   n.pause();
-  n.in_child("touch the byte below the thread's stack, " + hex(lo - 1), [lo] { return read_at(lo - 1); });
+  n.in_child("touch the byte below the thread's stack, " + hex(lo - 1), [lo] { return read_at(lo - 1); }, lo - 1);
   n.pause();
 
   auto* region = static_cast<unsigned char*>(
@@ -233,7 +255,7 @@ int demo_guard(Narrator& n) {
   n.say("3. an mmap region with a PROT_NONE page in the middle (mprotect splits the VMA):");
   n.map_lines(reinterpret_cast<Addr>(region), reinterpret_cast<Addr>(region) + 3 * page - 1);
   n.pause();
-  n.in_child("touch " + hex(mid), [mid] { return read_at(mid); });
+  n.in_child("touch " + hex(mid), [mid] { return read_at(mid); }, mid);
   n.pause();
 
   mprotect(region + page, page, PROT_READ | PROT_WRITE);
@@ -242,7 +264,7 @@ int demo_guard(Narrator& n) {
     n.say("   PROT_NONE; only /proc/PID/pagemap (bit 58) shows it:");
     n.map_lines(reinterpret_cast<Addr>(region), reinterpret_cast<Addr>(region) + 3 * page - 1);
     n.pause();
-    n.in_child("touch " + hex(mid), [mid] { return read_at(mid); });
+    n.in_child("touch " + hex(mid), [mid] { return read_at(mid); }, mid);
     n.say("   a guard region faults as if unmapped: SEGV_MAPERR, not SEGV_ACCERR.");
   } else {
     n.say("4. MADV_GUARD_INSTALL: not supported here (" + std::string(strerrorname_np(errno)) +

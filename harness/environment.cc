@@ -1,14 +1,17 @@
 #include "environment.h"
 
+#include <sys/auxv.h>
 #include <sys/personality.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <set>
 
+#include "arch.h"
 #include "target.h"
 
 namespace vma::harness {
@@ -44,7 +47,36 @@ int to_int(const std::string& s, int fallback) {
   }
 }
 
+/// arm64 features from the auxiliary vector (arch/arm64/include/uapi/asm/hwcap.h)
+/// and ID_AA64ISAR1_EL1 (Documentation/arch/arm64/cpu-feature-registers.rst).
+void read_arm64_features([[maybe_unused]] CpuFeatures& cpu) {
+#if defined(__aarch64__)
+  constexpr unsigned long kHwcapCpuid = 1UL << 11, kHwcapPaca = 1UL << 30;
+  constexpr unsigned long kHwcap2Bti = 1UL << 17, kHwcap2Mte = 1UL << 18;
+  const unsigned long hwcap = getauxval(AT_HWCAP), hwcap2 = getauxval(AT_HWCAP2);
+  cpu.mte = hwcap2 & kHwcap2Mte;
+  cpu.bti = hwcap2 & kHwcap2Bti;
+  cpu.paca = hwcap & kHwcapPaca;
+  if (hwcap & kHwcapCpuid) {
+    std::uint64_t isar1 = 0;
+    __asm__ volatile("mrs %0, ID_AA64ISAR1_EL1" : "=r"(isar1));
+    cpu.fpac = ((isar1 >> 4) & 0xf) >= 4 || ((isar1 >> 8) & 0xf) >= 4;
+  }
+#endif
+}
+
 }  // namespace
+
+bool CpuFeatures::get(std::string_view name) const {
+  const std::pair<std::string_view, bool> all[] = {
+      {"nx", nx},     {"smep", smep}, {"smap", smap}, {"pku", pku && ospke}, {"shstk", shstk},
+      {"la57", la57}, {"lass", lass}, {"mte", mte},   {"bti", bti},          {"paca", paca},
+      {"fpac", fpac},
+  };
+  for (const auto& [n, v] : all)
+    if (n == name) return v;
+  return false;
+}
 
 std::optional<std::string> read_setting(const std::string& path, int* err) {
   std::ifstream in(path);
@@ -136,6 +168,7 @@ Environment detect_environment(unsigned probe_uid) {
   e.cpu.shstk = flag("user_shstk") || flag("shstk");
   e.cpu.la57 = flag("la57");
   e.cpu.lass = flag("lass");
+  read_arm64_features(e.cpu);
   // Paging depth and the null guard as core's target model sees them (the
   // kernel clears the la57 flag when it runs with 4 levels).
   const Target host = Target::host();
@@ -156,7 +189,11 @@ Environment detect_environment(unsigned probe_uid) {
 
   e.mmap_min_addr = host.mmap_min_addr;
   e.randomize_va_space = to_int(trim(read_file("/proc/sys/kernel/randomize_va_space")), -1);
-  e.norandmaps = cmdline_param(kernel_cmdline(), "norandmaps").has_value();
+  const std::string cmdline = kernel_cmdline();
+  e.norandmaps = cmdline_param(cmdline, "norandmaps").has_value();
+  e.vm_accel = cmdline_param(cmdline, "vmakit.accel").value_or("");
+  e.vm_cpu = cmdline_param(cmdline, "vmakit.cpu").value_or("");
+  if (const char* k = std::getenv("VMA_KCONFIG")) e.kconfig_file = k;
   // personality(0xffffffff) queries without changing it.
   const int persona = personality(0xffffffff);
   e.addr_no_randomize = persona != -1 && (persona & ADDR_NO_RANDOMIZE);
@@ -193,6 +230,8 @@ nlohmann::json to_json(const Environment& e) {
       {"nx", e.cpu.nx},       {"smep", e.cpu.smep},   {"smap", e.cpu.smap},
       {"pku", e.cpu.pku && e.cpu.ospke},              {"shstk", e.cpu.shstk},
       {"la57", e.cpu.la57},   {"lass", e.cpu.lass},
+      {"mte", e.cpu.mte},     {"bti", e.cpu.bti},     {"paca", e.cpu.paca},
+      {"fpac", e.cpu.fpac},
   };
   return {
       {"kernel_release", e.kernel_release},
@@ -213,6 +252,8 @@ nlohmann::json to_json(const Environment& e) {
       {"gvisor", e.gvisor},
       {"cpu", cpu},
       {"capture", e.capture},
+      {"vm", e.vm_accel.empty() ? nlohmann::json(nullptr)
+                                : nlohmann::json{{"accel", e.vm_accel}, {"cpu", e.vm_cpu}}},
   };
 }
 
@@ -224,12 +265,10 @@ std::vector<std::string> describe(const Environment& e) {
                 ", randomize_va_space " + std::to_string(e.randomize_va_space));
   std::string cpu = "cpu:";
   auto add = [&](bool on, const char* name) { cpu += std::string(" ") + (on ? "" : "!") + name; };
-  add(e.cpu.nx, "nx");
-  add(e.cpu.smep, "smep");
-  add(e.cpu.smap, "smap");
-  add(e.cpu.pku && e.cpu.ospke, "pku");
-  add(e.cpu.shstk, "shstk");
-  add(e.cpu.la57, "la57");
+  static constexpr std::string_view kFallback[] = {"nx", "smep", "smap", "pku", "shstk", "la57"};
+  const ArchRow* row = arch_row(e.arch);
+  for (std::string_view name : row ? row->cpu_line : std::span<const std::string_view>(kFallback))
+    add(e.cpu.get(name), std::string(name).c_str());
   out.push_back(cpu);
   std::string who = "uid " + std::to_string(e.uid) + ", probes as uid " + std::to_string(e.probe_uid) +
                     ", seccomp " + std::to_string(e.seccomp) + ", tracer pid " +
@@ -238,6 +277,9 @@ std::vector<std::string> describe(const Environment& e) {
   if (!e.probes_staged_in.empty())
     out.push_back("probes copied to " + e.probes_staged_in + ": uid " + std::to_string(e.probe_uid) +
                   " cannot reach the build tree");
+  if (!e.vm_accel.empty())
+    out.push_back("QEMU guest: accelerator " + e.vm_accel + ", cpu model " + e.vm_cpu +
+                  (e.tcg() ? " (TCG emulates the CPU: see the probes' notes on emulator differences)" : ""));
   if (!e.container_hints.empty()) {
     std::string hints = "container hints:";
     for (const auto& h : e.container_hints) hints += " " + h;

@@ -35,6 +35,14 @@ struct CpuFeatures {
   bool ospke = false;  ///< ...and the kernel enabled them
   bool shstk = false, la57 = false;
   bool lass = false;   ///< Intel LASS: kernel-address accesses become #GP
+  /// arm64 (AT_HWCAP/AT_HWCAP2): MTE, BTI, pointer authentication (key A),
+  /// and FEAT_FPAC (ID_AA64ISAR1_EL1 APA/API >= 0b0100, read through the
+  /// kernel's EL0 emulation; /proc/cpuinfo does not list it).
+  bool mte = false, bti = false, paca = false, fpac = false;
+
+  /// The feature named as the report prints it ("nx", "mte"...); false for
+  /// an unknown name.
+  bool get(std::string_view name) const;
 };
 
 struct Environment {
@@ -68,6 +76,16 @@ struct Environment {
   CpuFeatures cpu;
   /// "ptrace" or "handler": how faults are captured in this run.
   std::string capture = "ptrace";
+  /// A Kconfig file handed over explicitly (`--kconfig`, $VMA_KCONFIG); empty:
+  /// the audit looks in /proc/config.gz and /boot.
+  std::string kconfig_file;
+  /// Set when this kernel runs in a QEMU guest that `vma-harness vm` booted:
+  /// it says so on the kernel command line (`vmakit.accel=tcg|kvm`,
+  /// `vmakit.cpu=MODEL`), never guessed. Empty otherwise.
+  std::string vm_accel, vm_cpu;
+  /// Under QEMU's TCG emulator (vmakit.accel=tcg): where TCG is known to differ
+  /// from hardware, expectations follow what the architecture guarantees.
+  bool tcg() const { return vm_accel == "tcg"; }
 };
 
 /// A /proc or /sys file's text without trailing blanks and newline, or

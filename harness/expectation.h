@@ -63,6 +63,13 @@ struct Expectation {
   std::string why;
 };
 
+/// A fault expectation: signal, si_code, si_addr rule, accepted region kinds
+/// and pc rule.
+Expectation fault_expectation(int signo, int code, AddrRule addr, std::vector<RegionKind> kinds,
+                              AddrRule pc = AddrRule::any);
+/// A skip with its reason (a kernel, CPU or architecture feature is missing).
+Expectation skip_expectation(std::string why);
+
 /// "SIGSEGV SEGV_MAPERR addr=0 null-page", "refused EPERM", "allowed",
 /// "skip: no PKU".
 std::string describe(const Expectation& e);
@@ -76,6 +83,9 @@ struct Observation {
   std::optional<int> signo, code;
   std::optional<Addr> addr, pc;
   std::optional<Addr> target;     ///< the last `target 0x..` line
+  /// The target with an arm64 pointer tag stripped (core's strip_tag), when
+  /// it carries one: what a signal handler sees in si_addr.
+  std::optional<Addr> target_untagged;
   std::optional<Addr> jump_insn;  ///< `note jump-insn 0x..`
   std::optional<Annotation> at_addr;    ///< annotation of si_addr
   std::optional<Annotation> at_target;  ///< of the target, for SI_KERNEL faults

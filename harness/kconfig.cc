@@ -64,7 +64,14 @@ Result<std::string> read_gzip(const std::string& path) {
   return out;
 }
 
-Result<Kconfig> read_kconfig(const std::string& release) {
+Result<Kconfig> read_kconfig(const std::string& release, const std::string& file) {
+  if (!file.empty()) {
+    std::ifstream in(file);
+    if (!in) return Error{file + ": " + std::strerror(errno)};
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_kconfig(ss.str(), file);
+  }
   const std::string proc = "/proc/config.gz";
   const std::string boot = "/boot/config-" + release;
   // Why /proc/config.gz did not serve, when it exists.

@@ -30,11 +30,14 @@ struct Kconfig {
 /// "/proc/config.gz:12: expected CONFIG_NAME=value".
 Result<Kconfig> parse_kconfig(std::string_view text, std::string source);
 
-/// Reads /proc/config.gz, else /boot/config-`release`. The error says what
-/// was tried: "no /proc/config.gz or /boot/config-6.18.44", or, when
-/// /proc/config.gz exists but cannot be read, "/proc/config.gz: Permission
-/// denied; no /boot/config-6.18.44".
-Result<Kconfig> read_kconfig(const std::string& release);
+/// Reads `file` when it is not empty (a Kconfig handed over explicitly:
+/// `--kconfig`, $VMA_KCONFIG, the kernel package's boot/config-* in a
+/// `vma-harness vm` guest), else /proc/config.gz, else
+/// /boot/config-`release`. The error says what was tried: "no
+/// /proc/config.gz or /boot/config-6.18.44", or, when /proc/config.gz exists
+/// but cannot be read, "/proc/config.gz: Permission denied; no
+/// /boot/config-6.18.44"; for `file`, "FILE: No such file or directory".
+Result<Kconfig> read_kconfig(const std::string& release, const std::string& file = "");
 
 /// Decompresses a gzip file with zlib.
 Result<std::string> read_gzip(const std::string& path);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -26,6 +27,9 @@
 #include "profile.h"
 #include "report.h"
 #include "runner.h"
+#include "vm/matrix.h"
+#include "vm/matrix_svg.h"
+#include "vm/session.h"
 #include "render.h"  // core: vma::to_text, the one way JSON is printed
 
 namespace po = boost::program_options;
@@ -40,10 +44,16 @@ const char* kUsage =
     "usage: vma-harness list [--profile P] [--spec FILE] [--format text|json] [--as-root]\n"
     "       vma-harness run [--profile default|hardened|FILE] [--only a,b,...] [--spec FILE]\n"
     "                       [--format text|json|ktap|junit] [--jobs N] [--timeout S] [--as-root]\n"
-    "                       [--with-audit] [--with-aslr [--aslr-samples N]]\n"
+    "                       [--with-audit [--kconfig FILE]] [--with-aslr [--aslr-samples N]]\n"
     "       vma-harness aslr [--samples N] [--jobs N] [--format text|json]\n"
-    "       vma-harness audit [--profile default|hardened|FILE] [--format text|json]\n"
+    "       vma-harness audit [--profile default|hardened|FILE] [--kconfig FILE] [--format text|json]\n"
     "       vma-harness demo wx|guard|null|stack [--step]\n"
+    "       vma-harness vm --kernel K [--cpu MODEL] [--accel auto|kvm|tcg] [--memory MIB] [--timeout S]\n"
+    "                      [--host-root [--exec]] -- ARGS...\n"
+    "       vma-harness matrix --kernel K... [--cpu MODEL]... [--accel auto|kvm|tcg] [--with-audit]\n"
+    "                          [--with-aslr] [--profile default|hardened] [--format text|json|ktap|junit]\n"
+    "                          [--svg FILE]\n"
+    "       vma-harness matrix --from-json FILE [--format ...] [--svg FILE]\n"
     "       vma-harness --version\n";
 
 int usage_error(const std::string& msg) {
@@ -51,22 +61,23 @@ int usage_error(const std::string& msg) {
   return kExitUsage;
 }
 
-/// Where the built-in probe `id` lives: $VMA_PROBES_DIR, else probes/ next to
-/// this executable (build tree), else the install layout's probe directory
-/// relative to the executable's (VMAKIT_PROBES_FROM_BINDIR, from CMake's
-/// install directories: ../libexec/vmakit/probes for /usr/bin).
-std::optional<std::string> find_probe(const std::string& id) {
-  if (const char* dir = std::getenv("VMA_PROBES_DIR"); dir && *dir) {
-    fs::path p = fs::path(dir) / id;
-    if (access(p.c_str(), X_OK) == 0) return p.string();
-    return std::nullopt;
-  }
+/// Where the built-in probes may live, in order: $VMA_PROBES_DIR alone when
+/// set, else probes/ next to this executable (build tree), else the install
+/// layout's probe directory relative to the executable's
+/// (VMAKIT_PROBES_FROM_BINDIR, from CMake's install directories:
+/// ../libexec/vmakit/probes for /usr/bin).
+std::vector<fs::path> probe_dirs() {
+  if (const char* dir = std::getenv("VMA_PROBES_DIR"); dir && *dir) return {fs::path(dir)};
   std::error_code ec;
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return std::nullopt;
-  for (fs::path p : {self.parent_path() / "probes" / id,
-                     self.parent_path() / VMAKIT_PROBES_FROM_BINDIR / id})
-    if (access(p.c_str(), X_OK) == 0) return p.lexically_normal().string();
+  if (ec) return {};
+  return {self.parent_path() / "probes", (self.parent_path() / VMAKIT_PROBES_FROM_BINDIR).lexically_normal()};
+}
+
+/// Where the built-in probe `id` lives (probe_dirs()).
+std::optional<std::string> find_probe(const std::string& id) {
+  for (const fs::path& dir : probe_dirs())
+    if (fs::path p = dir / id; access(p.c_str(), X_OK) == 0) return p.string();
   return std::nullopt;
 }
 
@@ -263,11 +274,13 @@ int cmd_run(const std::vector<std::string>& args) {
   std::string capture = "auto";
   bool with_audit = false, with_aslr = false;
   unsigned aslr_samples = 1500;
+  std::string kconfig;
   po::options_description d("run options");
   add_common(d, o);
   d.add_options()
       ("with-audit", po::bool_switch(&with_audit), "also audit the kernel configuration (vma-harness audit)")
       ("with-aslr", po::bool_switch(&with_aslr), "also measure ASLR entropy (vma-harness aslr)")
+      ("kconfig", po::value(&kconfig), "the kernel's .config for --with-audit (default: $VMA_KCONFIG, /proc/config.gz, /boot)")
       ("aslr-samples", po::value(&aslr_samples), "samples per region for --with-aslr (default 1500)")
       ("only", po::value(&only)->composing(), "comma-separated probe ids")
       ("jobs,j", po::value(&jobs), "probes run in parallel (default: CPUs)")
@@ -294,6 +307,7 @@ int cmd_run(const std::vector<std::string>& args) {
   Report report;
   report.env = detect_environment(ropts.drop_to ? ropts.drop_to->first : geteuid());
   report.env.capture = ptrace_ok ? "ptrace" : "handler";
+  if (!kconfig.empty()) report.env.kconfig_file = kconfig;
   report.profile = o.profile;
   int code = 0;
   auto loaded = load_probes(o, report.env, code);
@@ -426,16 +440,18 @@ int cmd_aslr(const std::vector<std::string>& args) {
 }
 
 int cmd_audit(const std::vector<std::string>& args) {
-  std::string profile = "default", format = "text";
+  std::string profile = "default", format = "text", kconfig;
   po::options_description d("audit options");
   d.add_options()
       ("profile", po::value(&profile), "default, hardened, or a TOML profile file ([audit.NAME] tables)")
+      ("kconfig", po::value(&kconfig), "the kernel's .config (default: $VMA_KCONFIG, /proc/config.gz, /boot)")
       ("format", po::value(&format), "text or json")
       ("help,h", "this help");
   po::variables_map vm;
   if (parse_args(args, d, vm)) return 0;
   if (!text_or_json(format)) return format_error("audit");
-  const Environment env = detect_environment(geteuid());
+  Environment env = detect_environment(geteuid());
+  if (!kconfig.empty()) env.kconfig_file = kconfig;
   int code = 0;
   auto report = audit(profile, env, code);
   if (!report) return code;
@@ -474,6 +490,185 @@ int cmd_demo(const std::vector<std::string>& args) {
   return run_demo(*demo, opts);
 }
 
+/// The guest options `vm` and `matrix` share.
+struct GuestOptions {
+  vm::VmOptions vm;
+  void add(po::options_description& d) {
+    d.add_options()
+        ("accel", po::value(&vm.accel), "auto (KVM when /dev/kvm works, else TCG), kvm or tcg")
+        ("memory", po::value(&vm.memory_mib), "guest memory in MiB (default 2048)")
+        ("smp", po::value(&vm.smp), "guest CPUs (default: up to 2)")
+        ("timeout", po::value(&vm.timeout), "seconds for boot and run before QEMU is killed (default 300)")
+        ("arch", po::value(&vm.arch), "guest architecture (default: the kernel image's, else this machine's)")
+        ("guest-build", po::value(&vm.guest_builds)->composing(),
+         "a build for another architecture (repeat): its vma-harness and probes run in that arch's guests "
+         "(default: build-ARCH beside this build)")
+        ("busybox", po::value(&vm.guest_busyboxes)->composing(),
+         "a static busybox for another architecture (repeat; default: busybox-static-DEBIANARCH/ beside the kernels)");
+  }
+  /// Fills in what the guest carries; nullopt and a message when it cannot.
+  std::optional<std::string> complete() {
+    if (vm.memory_mib < 128 || vm.memory_mib > 1048576) return "--memory must be 128..1048576 MiB";
+    if (!(vm.timeout > 0) || vm.timeout > 86400) return "--timeout must be a number of seconds > 0";
+    std::error_code ec;
+    vm.harness = fs::read_symlink("/proc/self/exe", ec).string();
+    if (ec) return "cannot read /proc/self/exe: " + ec.message();
+    for (const fs::path& dir : probe_dirs())
+      if (fs::is_directory(dir, ec)) {
+        vm.probes_dir = dir.string();
+        break;
+      }
+    if (vm.probes_dir.empty()) return "probes not found (build target vma-probes, or set VMA_PROBES_DIR)";
+    vm.cwd = fs::current_path(ec).string();
+    return std::nullopt;
+  }
+};
+
+/// Splits `args` at the first "--": (options, what follows).
+std::pair<std::vector<std::string>, std::vector<std::string>> split_dashes(const std::vector<std::string>& args) {
+  auto it = std::find(args.begin(), args.end(), "--");
+  if (it == args.end()) return {args, {}};
+  return {std::vector<std::string>(args.begin(), it), std::vector<std::string>(it + 1, args.end())};
+}
+
+int cmd_vm(const std::vector<std::string>& all) {
+  auto [args, inner] = split_dashes(all);
+  GuestOptions g;
+  po::options_description d("vm options");
+  d.add_options()
+      ("kernel", po::value(&g.vm.kernel), "unpacked Debian kernel package directory, or a kernel image")
+      ("cpu", po::value(&g.vm.cpu), "QEMU CPU model (default max under TCG, host under KVM)")
+      ("host-root", po::bool_switch(&g.vm.host_root), "run from this machine's root over 9p (read-only, tmpfs overlay)")
+      ("exec", po::bool_switch(&g.vm.exec), "ARGS are a command, not vma-harness arguments")
+      ("help,h", "this help");
+  g.add(d);
+  po::options_description hidden;
+  hidden.add_options()("append", po::value(&g.vm.append)->composing(), "extra kernel parameters (tests)");
+  po::variables_map vm;
+  if (parse_args(args, d, vm, &hidden)) return 0;
+  if (g.vm.kernel.empty()) return usage_error("vm needs --kernel K");
+  if (inner.empty()) return usage_error("vm needs the arguments to run after --, e.g. -- run --with-audit");
+  if (g.vm.exec && !g.vm.host_root) return usage_error("--exec needs --host-root (the initramfs has only busybox and the harness)");
+  if (auto err = g.complete()) return usage_error(*err);
+  g.vm.args = inner;
+  auto run = vm::run_vm(g.vm, [](const std::string& line) { std::cerr << line << "\n"; });
+  if (!run) {
+    std::cerr << "vma-harness: " << run.error().message << "\n";
+    return kExitUsage;
+  }
+  std::cout << run->result.output << std::flush;
+  return run->result.exit_status;
+}
+
+int cmd_matrix(const std::vector<std::string>& args) {
+  GuestOptions g;
+  std::vector<std::string> kernels, cpus;
+  std::string format = "text", profile = "default", svg, from_json;
+  bool with_audit = false, with_aslr = false;
+  po::options_description d("matrix options");
+  d.add_options()
+      ("svg", po::value(&svg), "also write the matrix as a picture: probe x kernel verdicts, ASLR bits per kernel")
+      ("from-json", po::value(&from_json), "do not boot: read a saved `matrix --format json` document")
+      ("kernel", po::value(&kernels)->composing(), "a kernel (repeat): package directory or image")
+      ("cpu", po::value(&cpus)->composing(), "a QEMU CPU model (repeat; default: the arch's default)")
+      ("with-audit", po::bool_switch(&with_audit), "also audit each kernel's configuration")
+      ("with-aslr", po::bool_switch(&with_aslr), "also measure ASLR entropy in each guest")
+      ("profile", po::value(&profile), "default or hardened")
+      ("format", po::value(&format), "text, json, ktap or junit")
+      ("help,h", "this help");
+  g.add(d);
+  po::variables_map vm;
+  if (parse_args(args, d, vm)) return 0;
+  if (format != "text" && format != "json" && format != "ktap" && format != "junit")
+    return usage_error("unknown format '" + format + "' (text, json, ktap, junit)");
+  // The SVG file is opened before any guest boots: a bad path costs nothing.
+  std::ofstream svg_out;
+  if (!svg.empty()) {
+    svg_out.open(svg, std::ios::binary | std::ios::trunc);
+    if (!svg_out) return usage_error("--svg " + svg + ": cannot write: " + std::strerror(errno));
+  }
+  auto print = [&](const std::vector<vm::MatrixEntry>& entries) {
+    if (svg_out.is_open()) {
+      svg_out << vm::matrix_svg(entries);
+      svg_out.close();
+      if (!svg_out) std::cerr << "vma-harness: --svg " << svg << ": write failed\n";
+    }
+    if (format == "json") std::cout << vma::to_text(vm::matrix_json(entries)) << "\n";
+    else if (format == "ktap") std::cout << vm::matrix_ktap(entries);
+    else if (format == "junit") std::cout << vm::matrix_junit(entries);
+    else std::cout << vm::matrix_text(entries, color_stdout());
+    return vm::matrix_exit_status(entries);
+  };
+  if (!from_json.empty()) {
+    if (!kernels.empty()) return usage_error("matrix: --from-json and --kernel exclude each other");
+    std::ifstream in(from_json);
+    if (!in) return usage_error("--from-json " + from_json + ": " + std::strerror(errno));
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error& e) {
+      return usage_error("--from-json " + from_json + ": " + e.what());
+    }
+    auto entries = vm::entries_from_json(j);
+    if (!entries) return usage_error("--from-json " + from_json + ": " + entries.error().message);
+    return print(*entries);
+  }
+  if (kernels.empty()) return usage_error("matrix needs at least one --kernel K");
+  // The guest has the built-in profiles only: a profile file is not carried.
+  if (!is_builtin_profile(profile)) return usage_error("matrix --profile must be default or hardened");
+  if (auto err = g.complete()) return usage_error(*err);
+  if (cpus.empty()) cpus.push_back("");
+  std::vector<std::string> inner = {"run", "--format", "json", "--profile", profile};
+  if (with_audit) inner.push_back("--with-audit");
+  if (with_aslr) inner.push_back("--with-aslr");
+  const bool progress = isatty(STDERR_FILENO);
+  std::vector<vm::MatrixEntry> entries;
+  const std::size_t total = kernels.size() * cpus.size();
+  for (const auto& k : kernels) {
+    for (const auto& cpu : cpus) {
+      vm::VmOptions o = g.vm;
+      o.kernel = k;
+      o.cpu = cpu;
+      o.args = inner;
+      vm::MatrixEntry e;
+      e.kernel = fs::path(k).lexically_normal().filename().string();
+      e.cpu = cpu;
+      if (progress)
+        std::fprintf(stderr, "[%zu/%zu] %s cpu %s: booting...", entries.size() + 1, total, e.kernel.c_str(),
+                     cpu.empty() ? "(default)" : cpu.c_str());
+      std::vector<std::string> console;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto run = vm::run_vm(o, [&](const std::string& line) { console.push_back(line); });
+      e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (run) {
+        e.kernel = run->kernel.label;
+        e.release = run->kernel.release;
+        e.cpu = run->cpu;
+        e.accel = run->accel;
+        e.exit_status = run->result.exit_status;
+        try {
+          e.report = nlohmann::json::parse(run->result.output);
+        } catch (const nlohmann::json::exception&) {
+          std::string tail;
+          for (std::size_t i = console.size() > 10 ? console.size() - 10 : 0; i < console.size(); ++i)
+            tail += "\n  | " + console[i];
+          e.error = "vm " + e.kernel + ": the guest's vma-harness exited " + std::to_string(e.exit_status) +
+                    " without a JSON report" + tail;
+          e.exit_status = 2;
+        }
+      } else {
+        e.error = run.error().message;
+      }
+      if (progress)
+        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s cpu %s: %s in %.1f s\n", entries.size() + 1, total,
+                     e.kernel.c_str(), e.cpu.empty() ? "(default)" : e.cpu.c_str(),
+                     !e.report ? "ERROR" : e.exit_status == 0 ? "pass" : "FAIL", e.seconds);
+      entries.push_back(std::move(e));
+    }
+  }
+  return print(entries);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -496,6 +691,8 @@ int main(int argc, char** argv) {
     if (cmd == "demo") return cmd_demo(args);
     if (cmd == "aslr") return cmd_aslr(args);
     if (cmd == "audit") return cmd_audit(args);
+    if (cmd == "vm") return cmd_vm(args);
+    if (cmd == "matrix") return cmd_matrix(args);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::cout << kUsage;
       return 0;

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -69,6 +70,11 @@ std::string text_row(const ResultRow& row, const TextLayout& l);
 std::string text_footer(const Report& r, bool color);
 
 nlohmann::json json_report(const Report& r);
+/// `s` fit for XML text and attributes (control characters but tab and
+/// newline become '?': XML 1.0 forbids them even escaped).
+std::string xml_escape(std::string_view s);
+/// `s` with its line breaks as spaces, for TAP comments and XML attributes.
+std::string one_line(std::string s);
 std::string ktap_report(const Report& r);
 std::string junit_report(const Report& r);
 

@@ -27,6 +27,7 @@
 
 #include "proc_source.h"
 #include "signals.h"
+#include "target.h"
 
 extern char** environ;
 
@@ -370,7 +371,8 @@ void Loop::annotate(Active& a, std::optional<ThreadInfo> faulting) {
   Observation& o = a.obs;
   if (o.addr) o.at_addr = at(*o.addr);
   // A #GP reports si_addr 0: the address that matters is the probe's target.
-  if (o.code == SI_KERNEL && o.addr.value_or(0) == 0 && o.target) o.at_target = at(*o.target);
+  if (o.signo && o.code && fault_address_hidden(*o.signo, *o.code) && o.addr.value_or(0) == 0 && o.target)
+    o.at_target = at(*o.target);
   if (o.pc) o.at_pc = at(*o.pc);
   if (const Annotation* ann = o.region_annotation()) {
     Fault f;
@@ -498,6 +500,11 @@ void Loop::on_line(Active& a, std::string_view line) {
   auto rest = [&](std::string_view word) { return line.substr(word.size()); };
   if (line.starts_with("target ")) {
     o.target = parse_hex(rest("target "));
+    o.target_untagged.reset();
+    static const Target host = Target::host();
+    if (o.target) {
+      if (Untagged u = strip_tag(host, *o.target); u.tag) o.target_untagged = u.address;
+    }
   } else if (line.starts_with("refused ")) {
     o.outcome = Outcome::refused;
     o.errno_name = std::string(rest("refused "));

@@ -112,10 +112,9 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$root" -xzf "$tarball"
-# mktemp made the root, and the tarball's "." (debootstrap's mktemp dir),
-# 0700: inside, it is `/`, and users other than root (the harness's probes
-# run as nobody, apt's _apt, man-db's man) must traverse it.
-chmod 0755 "$root"
+# mktemp and the tarball's '.' say 0700: nobody else (probes run as nobody)
+# could reach anything in the root. A real / is 0755.
+chmod 755 "$root"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 git clone -q --no-hardlinks "$top" "$root/root/vmakit"
 git -C "$root/root/vmakit" checkout -q "$(git -C "$top" rev-parse HEAD)"
@@ -124,6 +123,20 @@ for f in "${copies[@]}"; do
 done
 mkdir -p "$root$cache"
 echo "fresh-root: $root (Debian $(cat "$root/etc/debian_version")), $(git -C "$top" rev-parse --short HEAD) in /root/vmakit"
+
+# The .debs fetched by earlier runs, hard-linked in (not the cache itself
+# mounted: apt locks its archives directory, and two roots at once, CI and a
+# developer's, must not wait on each other); new ones go back afterwards.
+# Nested (this script in such a root), the cache is another mount than the
+# root: links fail (EXDEV) and the .debs are copied instead.
+link_debs() {  # link_debs FROM TO
+  find "$1" -maxdepth 1 -name '*.deb' -exec cp -ln -t "$2" {} + 2>/dev/null ||
+    find "$1" -maxdepth 1 -name '*.deb' -exec cp -n -t "$2" {} + 2>/dev/null || true
+}
+link_debs "$cache/archives" "$root/var/cache/apt/archives"
+save_debs() {
+  link_debs "$root/var/cache/apt/archives" "$cache/archives"
+}
 
 cmd=$(printf '%q ' "$@")
 export root cache cmd
@@ -135,7 +148,6 @@ unshare --mount --pid --fork --propagation private --kill-child bash -euc '
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
-  mount --bind "$cache/archives" "$root/var/cache/apt/archives"
   mount --bind "$cache" "$root$cache"
   exec chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin CI="${CI:-}" \
@@ -143,5 +155,6 @@ unshare --mount --pid --fork --propagation private --kill-child bash -euc '
 '
 status=$?
 set -e
+save_debs
 echo "fresh-root: exit $status"
 exit $status

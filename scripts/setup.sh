@@ -17,7 +17,12 @@ build=${BUILD_DIR:-$top/build}
 mode=${1:-}
 case "$mode" in
   ""|--run|--test) ;;
-  *) echo "usage: bash scripts/setup.sh [--run|--test]" >&2; exit 2 ;;
+  --cross)
+    # bash scripts/setup.sh --cross aarch64: the cross build (its own script).
+    [[ ${2:-} == aarch64 ]] || { echo "usage: bash scripts/setup.sh --cross aarch64" >&2; exit 2; }
+    exec bash "$top/scripts/cross-aarch64.sh"
+    ;;
+  *) echo "usage: bash scripts/setup.sh [--run|--test|--cross aarch64]" >&2; exit 2 ;;
 esac
 
 packages=(
@@ -25,6 +30,15 @@ packages=(
   libboost-program-options-dev libfmt-dev nlohmann-json3-dev libelf-dev libtomlplusplus-dev catch2
   lldb-19 liblldb-19-dev gdb gdbserver python3 python3-dev pybind11-dev
   paxtest libbenchmark-dev zlib1g-dev python3-tap python3-junitparser
+  # vma-harness vm / matrix: QEMU, the guest's /init, module tools, xz
+  # modules, and what fetch-kernels.sh uses (apt, dpkg-deb, depmod).
+  qemu-system-x86 busybox-static cpio kmod liblzma-dev procps
+  # tests/lava reads the LAVA test definition.
+  python3-yaml
+  # vma map --svg tests: headless Chromium, PIL to read its screenshot, the SVG's font.
+  chromium python3-pil fonts-dejavu-core
+  # The Debian package and its test (tests/package): cpack's shlibdeps (dpkg-dev,
+  # file), lintian, man pages, a fresh root (debootstrap, git).
   lintian man-db debootstrap git dpkg-dev file
 )
 
@@ -52,8 +66,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# arm64 (issue 15): the aarch64 cross compiler and the arm64 -dev packages
+# (multiarch) for the build the arm64 guests run (tests/cross builds it, the
+# arm64 column of the matrix runs it); VMAKIT_NO_CROSS=1 leaves them out.
+if [[ ${VMAKIT_NO_CROSS:-0} != 1 ]]; then
+  bash "$top/scripts/cross-aarch64.sh" --deps
+fi
+
 jobs=$(nproc 2>/dev/null || echo 2)
-cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  ${VMAKIT_KERNELS_DIR:+-DVMAKIT_KERNELS_DIR="$VMAKIT_KERNELS_DIR"} >/dev/null
 cmake --build "$build" -j "$jobs"
 
 case "$mode" in
@@ -66,6 +88,10 @@ case "$mode" in
     exec "$top/scripts/demo.sh" "$build"
     ;;
   --test)
+    # Debian 12's and 13's kernels for the vm tests (tests/vm), and 12's
+    # arm64 kernel and busybox, cached in kernels/ (VMAKIT_KERNELS_DIR): a
+    # rerun downloads nothing.
+    bash "$top/scripts/fetch-kernels.sh" "${VMAKIT_KERNELS_DIR:-$top/kernels}"
     # The suite, then the same suite built with ASan + UBSan + LeakSanitizer
     # in its own tree (scripts/sanitize.sh; about 10 minutes from scratch on
     # 2 cores). VMAKIT_NO_SANITIZE=1 skips the second run.

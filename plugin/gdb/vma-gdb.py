@@ -358,7 +358,10 @@ class _VmaPrefix(gdb.Command):
 
 vma whereis [--json] EXPR...          classify and annotate addresses
 vma map [--json] [--kind K] [--gaps]  the classified address space
-vma fault [--json]                    the signal the program stopped with
+vma map --draw [--svg FILE] [--mark EXPR]
+                                      the address space as a picture
+vma fault [--json] [--draw] [--svg FILE]
+                                      the signal the program stopped with
 
 Works on a live process (local or gdbserver) and on a core file.
 Output and JSON are the same as the `vma` command line tool's."""
@@ -405,22 +408,35 @@ class _VmaMap(gdb.Command):
     """List the classified address space of the program.
 
 Usage: vma map [--json] [--kind KIND] [--gaps]
+       vma map [--draw] [--svg FILE] [--mark EXPR]
 
 --kind KIND  only regions of this kind: {kinds}
 --gaps       also list the unmapped gaps between regions
---json       the same JSON as `vma map --json` of the command line tool."""
+--json       the same JSON as `vma map --json` of the command line tool
+--draw       draw the whole address space, sized to the terminal (else the
+             COLUMNS and LINES environment variables, else 80x40)
+--svg FILE   write the drawing as a standalone SVG file
+--mark EXPR  with --draw or --svg: point at the address EXPR evaluates to."""
 
     def __init__(self):
         super().__init__("vma map", gdb.COMMAND_DATA, gdb.COMPLETE_NONE)
 
     def invoke(self, arg, from_tty):
         cmd = "vma map"
-        opts, rest = _parse(cmd, arg, ("json", "gaps"), ("kind",))
+        opts, rest = _parse(cmd, arg, ("json", "gaps", "draw"), ("kind", "svg", "mark"))
         if rest:
             raise gdb.GdbError("%s: unexpected argument %s (usage: vma map [--json] "
-                               "[--kind KIND] [--gaps])" % (cmd, rest.split()[0]))
+                               "[--kind KIND] [--gaps] [--draw] [--svg FILE] [--mark EXPR])"
+                               % (cmd, rest.split()[0]))
+        drawing = opts["draw"] or opts["svg"] is not None
+        if opts["mark"] is not None and not drawing:
+            raise gdb.GdbError("%s: --mark: give --draw or --svg FILE too" % cmd)
+        if drawing and (opts["json"] or opts["kind"] is not None or opts["gaps"]):
+            raise gdb.GdbError("%s: --draw and --svg show the whole address space: "
+                               "not with --json, --kind or --gaps" % cmd)
         core = _need_core()
         _inferior(cmd)
+        mark = _value_address(cmd, opts["mark"]) if opts["mark"] is not None else None
         if opts["kind"] is not None:
             try:
                 core.check_kind(opts["kind"])
@@ -428,26 +444,30 @@ Usage: vma map [--json] [--kind KIND] [--gaps]
                 raise gdb.GdbError("%s: %s" % (cmd, e))
         src = _source(cmd)
         _run(cmd, lambda: src.map(json=opts["json"], kind=opts["kind"], gaps=opts["gaps"],
-                                  color=_color()))
+                                  color=_color(), draw=opts["draw"], svg=opts["svg"], mark=mark))
 
 
 class _VmaFault(gdb.Command):
     """Explain the signal the program stopped with, from $_siginfo.
 
-Usage: vma fault [--json]
+Usage: vma fault [--json] [--draw] [--svg FILE]
 
 Prints the signal, its si_code by name, the fault address annotated like
-`vma whereis`, the faulting instruction and a one-line explanation."""
+`vma whereis`, the faulting instruction and a one-line explanation.
+--draw adds the drawing of the address space pointing at the fault address;
+--svg FILE writes that drawing as SVG."""
 
     def __init__(self):
         super().__init__("vma fault", gdb.COMMAND_DATA, gdb.COMPLETE_NONE)
 
     def invoke(self, arg, from_tty):
         cmd = "vma fault"
-        opts, rest = _parse(cmd, arg, ("json",))
+        opts, rest = _parse(cmd, arg, ("json", "draw"), ("svg",))
         if rest:
-            raise gdb.GdbError("%s: unexpected argument %s (usage: vma fault [--json])"
-                               % (cmd, rest.split()[0]))
+            raise gdb.GdbError("%s: unexpected argument %s (usage: vma fault [--json] [--draw] "
+                               "[--svg FILE])" % (cmd, rest.split()[0]))
+        if opts["json"] and (opts["draw"] or opts["svg"] is not None):
+            raise gdb.GdbError("%s: --draw and --svg: not with --json" % cmd)
         core = _need_core()
         _inferior(cmd)
         try:
@@ -478,7 +498,8 @@ Prints the signal, its si_code by name, the fault address annotated like
         if where is not None and _symbols_needed(gdb.selected_inferior()):
             sym = _gdb_symbol(where)
         _run(cmd, lambda: src.fault(signo, code, addr, pc, insn, json=opts["json"],
-                                    color=_color(), symbol=sym))
+                                    color=_color(), symbol=sym, draw=opts["draw"],
+                                    svg=opts["svg"]))
 
 
 _VmaMap.__doc__ = _VmaMap.__doc__.replace(

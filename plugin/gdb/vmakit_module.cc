@@ -11,6 +11,7 @@
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <exception>
@@ -24,6 +25,7 @@
 #include "address_map.h"
 #include "annotation.h"
 #include "debugger_symbols.h"
+#include "draw.h"
 #include "proc_source.h"
 #include "region_kind.h"
 #include "region_source.h"
@@ -198,12 +200,16 @@ class Source {
     }));
   }
 
-  py::str map(bool json, const std::optional<std::string>& kind, bool gaps, bool color) {
+  /// `draw`: the drawing sized to the terminal (see vma::terminal_size);
+  /// `svg`: a path to write the drawing to; `mark`: an address to point at.
+  py::str map(bool json, const std::optional<std::string>& kind, bool gaps, bool color, bool draw,
+              const std::optional<std::string>& svg, std::optional<vma::Addr> mark) {
     return gdb_text(guarded("vma map", [&] {
       vma::MapFilter filter;
       filter.gaps = gaps;
       if (kind) filter.kind = parse_kind(*kind);
       auto map = vma::AddressMap::build(take(src_->snapshot()), cache_);
+      if (draw || svg) return drawing(map, draw, svg, color, mark, "mark");
       if (json) return vma::map_json_text(map, filter);
       return vma::map_text(map, filter, vma::TextStyle{color});
     }));
@@ -214,7 +220,8 @@ class Source {
   /// of that address when it does, else of the pc.
   py::str fault(int signo, int code, std::optional<vma::Addr> si_addr,
                 std::optional<vma::Addr> pc, std::string instruction, bool json,
-                bool color, const std::optional<SymbolRow>& symbol) {
+                bool color, const std::optional<SymbolRow>& symbol, bool draw,
+                const std::optional<std::string>& svg) {
     return gdb_text(guarded("vma fault", [&] {
       std::optional<vma::Addr> addr;
       if (vma::siginfo_has_address(signo, code)) addr = si_addr;
@@ -228,8 +235,21 @@ class Source {
       if (addr || pc) at = take(vma::whereis(*src_, addr ? *addr : *pc, cache_));
       if (symbol) add_symbol(at, *symbol);
       if (json) return vma::to_text(vma::fault_json(f, at));
-      return vma::fault_text(f, at, vma::TextStyle{color});
+      std::string text = vma::fault_text(f, at, vma::TextStyle{color});
+      if (draw || svg) {
+        auto map = vma::AddressMap::build(take(src_->snapshot()), cache_);
+        text += drawing(map, draw, svg, color, addr ? addr : pc, "fault");
+      }
+      return text;
     }));
+  }
+
+  /// --svg and --draw: writes the SVG, returns the text drawing (or "").
+  static std::string drawing(const vma::AddressMap& map, bool draw, const std::optional<std::string>& svg,
+                             bool color, std::optional<vma::Addr> mark, const std::string& label) {
+    if (svg)
+      if (vma::Result<void> saved = vma::save_svg(map, *svg, mark, label); !saved) throw VmaError(saved.error().message);
+    return draw ? vma::draw_map_text(map, vma::terminal_size(STDOUT_FILENO), color, mark, label) : std::string();
   }
 
   static vma::RegionKind parse_kind(const std::string& name) {
@@ -298,10 +318,12 @@ PYBIND11_MODULE(_vmakit, m) {
       .def("whereis", &Source::whereis, py::arg("addrs"), py::arg("json") = false,
            py::arg("color") = false, py::arg("symbols") = std::nullopt)
       .def("map", &Source::map, py::arg("json") = false, py::arg("kind") = std::nullopt,
-           py::arg("gaps") = false, py::arg("color") = false)
+           py::arg("gaps") = false, py::arg("color") = false, py::arg("draw") = false,
+           py::arg("svg") = std::nullopt, py::arg("mark") = std::nullopt)
       .def("fault", &Source::fault, py::arg("signo"), py::arg("code"), py::arg("si_addr"),
            py::arg("pc"), py::arg("instruction") = std::string(), py::arg("json") = false,
-           py::arg("color") = false, py::arg("symbol") = std::nullopt);
+           py::arg("color") = false, py::arg("symbol") = std::nullopt, py::arg("draw") = false,
+           py::arg("svg") = std::nullopt);
 
   m.def("signal_name", [](int signo) { return vma::signal_name(signo); });
   m.def("si_code_name", [](int signo, int code) { return vma::si_code_name(signo, code); });

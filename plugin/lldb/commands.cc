@@ -4,6 +4,9 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include "draw.h"
 #include "options.h"
 #include "region_kind.h"
 #include "render.h"
@@ -14,8 +17,9 @@ namespace vma::lldb_plugin {
 namespace {
 
 constexpr FlagSpec kWhereisFlags[] = {{"--json", ""}};
-constexpr FlagSpec kMapFlags[] = {{"--json", ""}, {"--kind", "K"}, {"--gaps", ""}};
-constexpr FlagSpec kFaultFlags[] = {{"--json", ""}};
+constexpr FlagSpec kMapFlags[] = {{"--json", ""}, {"--kind", "K"}, {"--gaps", ""},
+                                   {"--draw", ""}, {"--svg", "FILE"}, {"--mark", "EXPR"}};
+constexpr FlagSpec kFaultFlags[] = {{"--json", ""}, {"--draw", ""}, {"--svg", "FILE"}};
 
 std::vector<std::string> to_args(char** command) {
   std::vector<std::string> args;
@@ -147,6 +151,16 @@ const char* stop_reason_name(lldb::StopReason r) {
   }
 }
 
+/// `--draw` and `--svg FILE` of `map`, pointing at `mark`: the drawing's
+/// text (empty without --draw), or an error message for --svg.
+Result<std::string> drawing(const ParsedArgs& args, const AddressMap& map, bool color, std::optional<Addr> mark,
+                            const std::string& label) {
+  if (auto svg = args.flags.find("--svg"); svg != args.flags.end())
+    if (Result<void> saved = save_svg(map, svg->second, mark, label); !saved) return saved.error();
+  if (!args.has("--draw")) return std::string();
+  return draw_map_text(map, terminal_size(STDOUT_FILENO), color, mark, label);
+}
+
 }  // namespace
 
 bool WhereisCommand::DoExecute(lldb::SBDebugger debugger, char** command,
@@ -207,11 +221,29 @@ bool MapCommand::DoExecute(lldb::SBDebugger debugger, char** command,
         return fail(result, "vma map: unknown kind '" + it->second + "'; kinds: " + kinds);
       }
     }
+    const bool draw = args->has("--draw") || args->has("--svg");
+    if (args->has("--mark") && !draw) return fail(result, "vma map: --mark: give --draw or --svg FILE too");
+    if (draw && (args->has("--json") || filter.kind || filter.gaps))
+      return fail(result, "vma map: --draw and --svg show the whole address space: not with --json, --kind or --gaps");
     Result<ProcessView*> view = cache_->current(debugger);
     if (!view) return fail(result, "vma map: " + view.error().message);
+    std::optional<Addr> mark;
+    if (auto it = args->flags.find("--mark"); it != args->flags.end()) {
+      lldb::SBTarget target = (*view)->target();
+      Result<Addr> a = evaluate_address(target, (*view)->process(), it->second);
+      if (!a) return fail(result, "vma map: --mark: " + a.error().message);
+      mark = *a;
+      view = cache_->current(debugger);  // the expression may have run code
+      if (!view) return fail(result, "vma map: " + view.error().message);
+    }
     warn_note(result, **view);
     Result<const AddressMap*> map = (*view)->address_map(cache_->elf_cache());
     if (!map) return fail(result, "vma map: " + map.error().message);
+    if (draw) {
+      Result<std::string> text = drawing(*args, **map, debugger.GetUseColor(), mark, "mark");
+      if (!text) return fail(result, "vma map: " + text.error().message);
+      return print(result, *text);
+    }
     if (args->has("--json")) return print(result, map_json_text(**map, filter) + "\n");
     return print(result, map_text(**map, filter, TextStyle{debugger.GetUseColor()}));
   });
@@ -226,6 +258,8 @@ bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
     if (!args->operands.empty())
       return fail(result, "vma fault: unexpected argument '" + args->operands.front() +
                               "'; valid options: " + describe_flags(kFaultFlags));
+    if (args->has("--json") && (args->has("--draw") || args->has("--svg")))
+      return fail(result, "vma fault: --draw and --svg: not with --json");
     Result<ProcessView*> view = cache_->current(debugger);
     if (!view) return fail(result, "vma fault: " + view.error().message);
     warn_note(result, **view);
@@ -302,13 +336,25 @@ bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
         j["explanation"] = nullptr;
         return print_json(result, j);
       }
-      std::string text = signal_name(fault.signo) + " (si_code unknown: no siginfo)\n";
-      if (fault.pc)
-        text += "    pc         " + hex(*fault.pc) + (fault.instruction.empty() ? "" : "  " + fault.instruction) + "\n";
-      return print(result, text);
     }
     if (args->has("--json")) return print_json(result, fault_json(fault, at_addr));
-    return print(result, fault_text(fault, at_addr, TextStyle{debugger.GetUseColor()}));
+    std::string text;
+    if (from_siginfo) {
+      text = fault_text(fault, at_addr, TextStyle{debugger.GetUseColor()});
+    } else {
+      text = signal_name(fault.signo) + " (si_code unknown: no siginfo)\n";
+      if (fault.pc)
+        text += "    pc         " + hex(*fault.pc) + (fault.instruction.empty() ? "" : "  " + fault.instruction) + "\n";
+    }
+    if (args->has("--draw") || args->has("--svg")) {
+      Result<const AddressMap*> map = (*view)->address_map(cache_->elf_cache());
+      if (!map) return fail(result, "vma fault: " + map.error().message);
+      Result<std::string> picture =
+          drawing(*args, **map, debugger.GetUseColor(), fault.addr ? fault.addr : fault.pc, "fault");
+      if (!picture) return fail(result, "vma fault: " + picture.error().message);
+      text += *picture;
+    }
+    return print(result, text);
   });
 }
 
@@ -336,8 +382,11 @@ bool register_commands(lldb::SBDebugger& debugger) {
   lldb::SBCommand map = vma.AddCommand(
       "map", new MapCommand(cache),
       "The classified memory map of the process, like 'memory region --all' with kinds.",
-      "vma map [--json] [--kind K] [--gaps]");
+      "vma map [--json] [--kind K] [--gaps] [--draw] [--svg FILE] [--mark EXPR]");
   map.SetHelpLong(("--kind K shows only regions of kind K; --gaps adds the unmapped gaps;\n"
+                   "--draw draws the whole address space to the terminal's size (else COLUMNS and\n"
+                   "LINES, else 80x40); --svg FILE writes the drawing as SVG; --mark EXPR points at\n"
+                   "an address in the drawing.\n"
                    "--json prints {\"regions\": [...]} as `vma map --pid PID --json` does.\n"
                    "A live local process is read from /proc/PID; a remote process or a core\n"
                    "from LLDB's region list.\n\nKinds:\n" +
@@ -348,10 +397,12 @@ bool register_commands(lldb::SBDebugger& debugger) {
       "fault", new FaultCommand(cache),
       "At a signal stop: the signal, its si_code, the fault address annotated, the faulting "
       "instruction and one line of explanation.",
-      "vma fault [--json]");
+      "vma fault [--json] [--draw] [--svg FILE]");
   fault.SetHelpLong(
       "Reads the selected thread's siginfo (si_signo, si_code, si_addr); where LLDB has\n"
-      "none, only the signal number from the stop reason is known.\n");
+      "none, only the signal number from the stop reason is known.\n"
+      "--draw adds the drawing of the address space pointing at the fault address;\n"
+      "--svg FILE writes it as SVG.\n");
   return true;
 }
 

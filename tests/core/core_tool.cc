@@ -66,6 +66,8 @@ json describe(vma::RegionSource& src, const vma::Snapshot& snap, const std::vect
     lookups.push_back({{"addr", vma::hex(a)},
                        {"kind", std::string(vma::to_string(an.kind))},
                        {"tid", an.thread ? json(*an.thread) : json(nullptr)}});
+    for (const vma::Reading& r : an.readings)
+      lookups.back()["readings"].push_back(std::string(vma::to_string(r.kind)));
   }
   out["lookups"] = lookups;
   return out;

@@ -22,6 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+import drawing  # noqa: E402
 from merged import kernel_vmas, merged_checks, merged_values  # noqa: E402
 
 TIMEOUT = 180  # seconds for one gdb run; the machine is shared and slow
@@ -100,7 +101,7 @@ def run(cmd, timeout=TIMEOUT, **kw):
     return p.returncode, out, err
 
 
-def gdb(commands, pre=(), args=(), timeout=TIMEOUT):
+def gdb(commands, pre=(), args=(), timeout=TIMEOUT, env=None):
     """gdb -batch -nx with vma-gdb.py loaded; commands are -ex lines. Each
     command is preceded by `echo @@@N\\n` so sections() can split stdout."""
     cmd = ["gdb", "-batch", "-nx", *pre, "-x", script()]
@@ -108,7 +109,7 @@ def gdb(commands, pre=(), args=(), timeout=TIMEOUT):
         cmd += ["-ex", "echo @@@%d\\n" % i, "-ex", c]
     cmd += ["-ex", "echo @@@end\\n"]
     cmd += list(args)
-    return run(cmd, timeout=timeout)
+    return run(cmd, timeout=timeout, env=env)
 
 
 def sections(out, n):
@@ -198,8 +199,10 @@ EXPECTED_KINDS = {
     "arena": "heap", "thread_stack": "thread-stack", "anon": "anon", "guard": "guard",
     "madv_guard": "guard", "memfd": "shared", "deleted": "file", "gap": "unmapped",
 }
+# 2^56: non-canonical with 4-level and 5-level paging alike (2^47 is user
+# space with 5-level paging, and a core cannot tell which it had).
 FIXED = [("null", 0, "null-page"), ("kernel", 0xffffffff81000000, "kernel"),
-         ("noncanonical", 0x0000800000000000, "non-canonical")]
+         ("noncanonical", 0x0100000000000000, "non-canonical")]
 
 
 def testee_addresses(t):
@@ -751,7 +754,39 @@ def case_install():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def case_draw():
+    env = dict(os.environ, COLUMNS="80", LINES="40")
+    d = tempfile.mkdtemp(prefix="vma-gdb-draw.")
+    try:
+        with Testee() as t:
+            madv = t.first("madv_guard")
+            svg = os.path.join(d, "map.svg")
+            cmds = ["vma map --draw --mark %#x" % madv, "vma map --svg %s --mark &global_data" % svg,
+                    "vma map --draw --json", "vma map --mark 0x1000", "vma map --svg /nonexistent/x.svg"]
+            rc, out, err = gdb(cmds, pre=["-p", str(t.pid)], env=env)
+            no_traceback(out, err, "vma map --draw")
+            s = sections(out, len(cmds))
+            tids = [t.tids[("thread_stack", a)] for a in t.values["thread_stack"]]
+            for ok, what in drawing.testee_checks(s[0], madv, tids):
+                check(ok, "vma map --draw: " + what, s[0])
+            body = open(svg).read() if os.path.exists(svg) else ""
+            check("<title>" in body and 'class="mark"' in body, "vma map --svg FILE --mark EXPR writes the SVG")
+            check("not with --json" in err, "--draw --json is refused", err)
+            check("--mark: give --draw or --svg FILE too" in err, "--mark alone is refused", err)
+            check("--svg /nonexistent/x.svg: cannot write: No such file or directory" in err,
+                  "--svg into a missing directory names the path", err)
+        cmds = ["run --crash=guard", "vma fault --draw", "kill"]
+        rc, out, err = gdb(cmds, args=["--args", ARGS.testee], env=env)
+        no_traceback(out, err, "vma fault --draw")
+        text = sections(out, len(cmds))[1]
+        for ok, what in drawing.fault_checks(text, "guard"):
+            check(ok, what, text + err[-800:])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 CASES = {
+    "draw": case_draw,
     "python_abi": case_python_abi,
     "live_whereis": case_live_whereis,
     "live_json_equals_cli": case_live_json_equals_cli,

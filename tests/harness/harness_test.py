@@ -33,8 +33,9 @@ BUILTIN_IDS = (
     "exec-heap exec-bss exec-data exec-anon wx-mmap wx-mprotect text-mprotect-write "
     "guard-prot-none guard-madvise thread-stack-overflow stack-overflow sigbus-eof "
     "sigbus-memfd-shrink vsyscall-read vsyscall-call mmap-min-addr use-after-munmap "
-    "pkey mseal mdwe execstack-elf"
+    "pkey mseal mdwe execstack-elf mte-sync mte-async pac-auth bti-landing tbi-read"
 ).split()
+ARM64_ONLY = ("mte-sync", "mte-async", "pac-auth", "bti-landing", "tbi-read")
 
 
 
@@ -122,7 +123,9 @@ def check_default_report(report, capture):
     env = report["environment"]
     for k, r in results.items():
         if r["status"] == "skip":
-            check(k in ("pkey", "guard-madvise", "mseal", "mdwe", "vsyscall-read", "vsyscall-call"),
+            # The arm64-only probes skip on x86_64, each saying so.
+            arm64_only = k in ARM64_ONLY and env["arch"] != "aarch64" and r["reason"].startswith("arm64 only")
+            check(arm64_only or k in ("pkey", "guard-madvise", "mseal", "mdwe", "vsyscall-read", "vsyscall-call"),
                   f"{k} skipped: {r['reason']}")
             check(r["reason"], f"{k} skipped without a reason")
     if not env["cpu"]["pku"]:
@@ -543,12 +546,37 @@ def case_demo():
         "null": ["mmap_min_addr", "SEGV_MAPERR", "null"],
         "stack": ["[stack]", "SEGV_ACCERR", "SEGV_MAPERR"],
     }
+    # Each touching step of wx and guard draws the address space pointing at
+    # the address touched, sized by COLUMNS and LINES (less 6 rows for the
+    # step's text), then the fault.
+    touches = {"wx": 2, "guard": 3}
+    env = dict(os.environ, COLUMNS="80", LINES="40")
     for which, parts in expect.items():
-        p = harness("demo", which, "--step", timeout=30)  # --step: stdin is not a tty, no waiting
+        p = harness("demo", which, "--step", timeout=30, env=env)  # --step: stdin is not a tty, no waiting
         check(p.returncode == 0, f"demo {which}: exit {p.returncode}\n{p.stderr}")
         for part in parts:
             check(part in p.stdout, f"demo {which}: output lacks {part!r}:\n{p.stdout}")
         check("error:" not in p.stdout, f"demo {which}: {p.stdout}")
+        if which not in touches:
+            continue
+        lines = p.stdout.splitlines()
+        arrows = [i for i, l in enumerate(lines) if l.startswith("==>")]
+        touched = [re.search(r"<== touch (0x[0-9a-f]+)", lines[i]) for i in arrows]
+        touched = [m.group(1) for m in touched if m]
+        check(len(touched) == touches[which], f"demo {which}: {len(touched)} drawings point at a touched address")
+        for a in touched:
+            # The step's fault follows its drawing: the next "-> " line names the address touched
+            # (or its page, for "touch the byte below"), then the signal.
+            i = next(i for i in arrows if f"<== touch {a}" in lines[i])
+            nxt = next((j for j in range(i, len(lines)) if lines[j].startswith("-> ")), None)
+            check(nxt is not None and lines[nxt + 1].lstrip().startswith("SIG")
+                  and a in lines[nxt + 1], f"demo {which}: the fault at {a} follows its drawing")
+        drawn = [l for l in lines if re.match(r"^(==>|   )(0x[0-9a-f]{16}| {18}) [|:]", l)]
+        check(drawn and all(len(l) <= 80 for l in drawn),
+              f"demo {which}: the drawings fit 80 columns")
+    p = harness("demo", "guard", "--step", timeout=30, env=env)
+    check(re.search(r"^==>.*<== fault 0x", p.stdout, re.M) is not None,
+          "demo guard: the stack overflow's fault address (not touched on purpose) is drawn too")
 
 
 if __name__ == "__main__":

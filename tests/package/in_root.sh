@@ -12,23 +12,14 @@ fail() { echo "FAIL: $*" >&2; fails=$((fails + 1)); }
 step() { echo "== $*"; }
 export DEBIAN_FRONTEND=noninteractive
 
-# apt in another fresh root may hold the shared download cache's lock for a
-# moment (the archives directory is the same for every root): wait and retry.
+# apt-get, its output cut to the last lines (the whole on failure).
 apt_get() {
-  local try out
-  for try in $(seq 1 60); do
-    if out=$(apt-get -q -y -o DPkg::Lock::Timeout=300 "$@" 2>&1); then
-      printf '%s\n' "$out" | tail -n 3
-      return 0
-    fi
-    if grep -q "Could not get lock" <<<"$out"; then
-      sleep 5
-      continue
-    fi
-    printf '%s\n' "$out" | tail -n 30 >&2
-    return 1
-  done
-  echo "apt-get $*: the lock stayed taken" >&2
+  local out
+  if out=$(apt-get -q -y "$@" 2>&1); then
+    printf '%s\n' "$out" | tail -n 3
+    return 0
+  fi
+  printf '%s\n' "$out" | tail -n 30 >&2
   return 1
 }
 

@@ -65,3 +65,21 @@ def main(module_globals, required_options):
         return SKIP
     print(f"PASS {args.case}")
     return 0
+
+
+class Checklist:
+    """Checks that all run and are all reported (`ok   ...` / `FAIL ...`),
+    for scripts that check many facts of one expensive run; exit_status() is
+    0 when all passed, else 1."""
+
+    def __init__(self):
+        self.failures = []
+
+    def __call__(self, ok, what):
+        print(("ok   " if ok else "FAIL ") + what)
+        if not ok:
+            self.failures.append(what)
+
+    def exit_status(self):
+        print(f"{len(self.failures)} failed" if self.failures else "all passed")
+        return 1 if self.failures else 0

@@ -96,3 +96,62 @@ TEST_CASE("the host target is read from the system", "[target]") {
   CHECK(h.page_size >= 4096);
   CHECK((h.va_bits == 47 || h.va_bits == 56 || h.va_bits == 48));
 }
+
+// ---- a VA width the source cannot tell (core files) ------------------------
+
+#include "annotation.h"
+#include "region_source.h"
+#include "render.h"
+
+namespace {
+AddressMap unknown_width_map(const char* arch) {
+  Target tg = t(arch);
+  tg.va_bits_known = false;
+  TextSource src("7f26d5100000-7f26d5101000 rw-p 00000000 00:00 0 \n", "core-like", tg);
+  auto s = src.snapshot();
+  REQUIRE(s);
+  static ElfCache cache;
+  return AddressMap::build(std::move(s).value(), cache);
+}
+}  // namespace
+
+TEST_CASE("an unknown VA width answers with both readings where they differ", "[target]") {
+  REQUIRE(t("x86_64").other_reading() == std::nullopt);  // known: one reading
+  AddressMap map = unknown_width_map("x86_64");
+  REQUIRE(map.target().other_reading());
+  CHECK(map.target().other_reading()->va_bits == 56);
+
+  // Above 47 bits: non-canonical with 4-level paging, user space with 5-level.
+  Annotation a = annotate(map, 0x0000800000000000);
+  REQUIRE(a.readings.size() == 2);
+  CHECK(a.readings[0].target == "x86_64");
+  CHECK(a.readings[0].kind == RegionKind::non_canonical);
+  CHECK(a.readings[1].target == "x86_64-la57");
+  CHECK(a.readings[1].kind == RegionKind::unmapped);
+  CHECK(a.kind == RegionKind::non_canonical);
+  CHECK(a.summary.find("(x86_64); with 56 bits of user address space (x86_64-la57): unmapped") != std::string::npos);
+  auto j = to_json(a);
+  CHECK(j["readings"][1]["kind"] == "unmapped");
+
+  // The 5-level kernel half starts at 0xff00...: non-canonical with 4 levels.
+  Annotation k = annotate(map, 0xff11000000000000);
+  REQUIRE(k.readings.size() == 2);
+  CHECK(k.readings[0].kind == RegionKind::non_canonical);
+  CHECK(k.readings[1].kind == RegionKind::kernel);
+
+  // Where both readings agree, one answer.
+  for (Addr same : {Addr{0}, Addr{0x7f26d5100000}, Addr{0x10000}, Addr{0x0100000000000000}, Addr{0xffffffff81000000}}) {
+    CAPTURE(fmt::format("{:#x}", same));
+    CHECK(annotate(map, same).readings.empty());
+    CHECK(to_json(annotate(map, same)).count("readings") == 0);
+  }
+}
+
+TEST_CASE("an unknown aarch64 VA width: 48 or 52 bits", "[target]") {
+  AddressMap map = unknown_width_map("aarch64");
+  Annotation a = annotate(map, 0x0001000000000000);  // 2^48
+  REQUIRE(a.readings.size() == 2);
+  CHECK(a.readings[0].target == "aarch64");
+  CHECK(a.readings[1].target == "aarch64-52");
+  CHECK(a.readings[1].kind == RegionKind::unmapped);
+}

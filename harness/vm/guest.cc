@@ -1,0 +1,370 @@
+#include "guest.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+namespace vma::harness::vm {
+namespace {
+
+constexpr std::string_view kInit = "@@vmakit init@@";
+constexpr std::string_view kOut = "@@vmakit out@@";
+constexpr std::string_view kEnd = "@@vmakit end ";
+constexpr std::string_view kFail = "@@vmakit fail@@";
+constexpr std::size_t kLastLines = 25;
+
+}  // namespace
+
+std::string sh_quote(std::string_view s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') q += "'\\''";
+    else q += c;
+  }
+  return q + "'";
+}
+
+std::string init_script(const GuestCommand& c) {
+  std::string s =
+      "#!/bin/busybox sh\n"
+      "/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /mnt\n"
+      "/bin/busybox --install -s\n"
+      "mount -t proc proc /proc\n"
+      "mount -t sysfs sysfs /sys\n"
+      "mount -t devtmpfs devtmpfs /dev 2>/dev/null\n"
+      "mount -t tmpfs tmpfs /tmp\n"
+      // Only emergencies on the console from here on: the report is not
+      // interleaved with kernel messages.
+      "echo '1 4 1 7' >/proc/sys/kernel/printk\n"
+      "echo '" + std::string(kInit) + "'\n"
+      "fail() { echo \"vmakit init: $*\"; echo '" + std::string(kFail) + "'; poweroff -f; sleep 5; }\n";
+  for (const auto& m : c.modules) s += "insmod " + sh_quote(m) + " || fail insmod " + sh_quote(m) + "\n";
+  std::string env;
+  for (const auto& e : c.env) env += " " + sh_quote(e);
+  std::string argv;
+  for (const auto& a : c.argv) argv += " " + sh_quote(a);
+  if (c.host_root) {
+    s += "mkdir -p /mnt/lower /mnt/rw /mnt/root\n"
+         "mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /mnt/lower || fail mount 9p hostroot\n"
+         "mount -t tmpfs tmpfs /mnt/rw && mkdir -p /mnt/rw/upper /mnt/rw/work\n"
+         "mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work /mnt/root"
+         " || fail mount overlay\n"
+         "for d in proc sys dev tmp; do mkdir -p /mnt/root/$d; done\n"
+         "mount -t proc proc /mnt/root/proc && mount -t sysfs sysfs /mnt/root/sys &&"
+         " mount -t devtmpfs devtmpfs /mnt/root/dev && mount -t tmpfs tmpfs /mnt/root/tmp || fail mount /proc /sys /dev /tmp\n"
+         "mkdir -p /mnt/root/dev/pts /mnt/root/dev/shm && mount -t devpts devpts /mnt/root/dev/pts &&"
+         " mount -t tmpfs tmpfs /mnt/root/dev/shm\n"
+         "run() { env" + env + " chroot /mnt/root /bin/sh -c 'cd \"$0\" && exec \"$@\"' " +
+         sh_quote(c.cwd.empty() ? "/" : c.cwd) + argv + "; }\n";
+  } else {
+    s += "cd /tmp\nrun() { env" + env + argv + "; }\n";
+  }
+  // stderr through a pipe: not a terminal, so no progress bars on the console.
+  s += "( run >/tmp/vmakit.out; echo $? >/tmp/vmakit.rc ) 2>&1 | cat\n"
+       "rc=$(cat /tmp/vmakit.rc)\n"
+       "echo '" + std::string(kOut) + "'\n"
+       "cat /tmp/vmakit.out\n"
+       "echo\n"
+       "echo \"" + std::string(kEnd) + "$rc@@\"\n"
+       "poweroff -f\n";
+  return s;
+}
+
+void ConsoleParser::feed(std::string_view bytes) {
+  for (char c : bytes) {
+    if (c == '\n') {
+      line(std::move(partial_));
+      partial_.clear();
+    } else {
+      partial_ += c;
+    }
+  }
+}
+
+void ConsoleParser::finish() {
+  if (!partial_.empty()) line(std::move(partial_));
+  partial_.clear();
+}
+
+void ConsoleParser::note(std::string l) {
+  last_.push_back(std::move(l));
+  if (last_.size() > kLastLines) last_.pop_front();
+}
+
+std::vector<std::string> ConsoleParser::take_console() { return std::exchange(console_, {}); }
+
+void ConsoleParser::line(std::string l) {
+  while (!l.empty() && l.back() == '\r') l.pop_back();
+  if (rc_) return;
+  // A marker is what a terminal would show: the text after the last CR.
+  std::string_view shown(l);
+  if (auto cr = shown.rfind('\r'); cr != std::string_view::npos) shown.remove_prefix(cr + 1);
+  if (shown.starts_with("\033[K")) shown.remove_prefix(3);
+  if (!in_out_ && (shown == kInit || shown == kOut || shown == kFail)) l = std::string(shown);
+  if (in_out_) {
+    if (l.starts_with(kEnd) && l.ends_with("@@")) {
+      const std::string n = l.substr(kEnd.size(), l.size() - kEnd.size() - 2);
+      try {
+        rc_ = std::stoi(n);
+      } catch (...) {
+        rc_ = 2;
+      }
+      in_out_ = false;
+      // Lines between the markers were joined with '\n'; the script's echo
+      // added the last one (see the protocol in guest.h).
+      if (!out_.empty()) out_.pop_back();
+      return;
+    }
+    out_ += l;
+    out_ += '\n';
+    return;
+  }
+  if (l == kInit) {
+    init_ = true;
+    return;
+  }
+  if (init_ && l == kOut) {
+    in_out_ = true;
+    return;
+  }
+  if (l == kFail) return;
+  if (init_) console_.push_back(l);
+  last_.push_back(l);
+  if (last_.size() > kLastLines) last_.pop_front();
+}
+
+namespace {
+
+/// QEMU in a process group of its own; the destructor kills the group and
+/// reaps it when it has not been reaped yet.
+class QemuProcess {
+ public:
+  QemuProcess() = default;
+  QemuProcess(const QemuProcess&) = delete;
+  QemuProcess& operator=(const QemuProcess&) = delete;
+  ~QemuProcess() {
+    if (pid_ > 0) {
+      kill(-pid_, SIGKILL);
+      wait();
+    }
+    if (fd_ >= 0) close(fd_);
+    if (err_fd_ >= 0) close(err_fd_);
+  }
+
+  /// Starts argv with stdout (the serial console) on a pipe (fd()), stderr
+  /// (QEMU's own messages) on another (err_fd()), stdin /dev/null, or
+  /// `input` through a pipe when given.
+  Result<void> start(const std::vector<std::string>& argv, const std::string* input = nullptr) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
+    // An exec failure is reported through a second pipe.
+    int e[2];
+    if (pipe2(e, O_CLOEXEC) != 0) {
+      close(p[0]);
+      close(p[1]);
+      return Error{std::string("pipe: ") + std::strerror(errno)};
+    }
+    int in[2] = {-1, -1};
+    if (input && pipe2(in, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
+    int q[2];
+    if (pipe2(q, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const pid_t parent = getpid();
+    const pid_t pid = fork();
+    if (pid < 0) return Error{std::string("fork: ") + std::strerror(errno)};
+    if (pid == 0) {
+      setpgid(0, 0);
+      // QEMU dies with us even when we are killed with SIGKILL.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(127);
+      sigset_t none;
+      sigemptyset(&none);
+      sigprocmask(SIG_SETMASK, &none, nullptr);
+      const int null = input ? in[0] : open("/dev/null", O_RDONLY);
+      dup2(null, 0);
+      dup2(p[1], 1);
+      dup2(q[1], 2);
+      execvp(args[0], args.data());
+      const int err = errno;
+      (void)!write(e[1], &err, sizeof err);
+      _exit(127);
+    }
+    setpgid(pid, pid);  // also here: no race with a kill before the child ran
+    pid_ = pid;
+    close(p[1]);
+    close(e[1]);
+    close(q[1]);
+    fd_ = p[0];
+    err_fd_ = q[0];
+    if (input) {
+      close(in[0]);
+      // A few bytes: the pipe buffer takes them without blocking.
+      (void)!write(in[1], input->data(), input->size());
+      close(in[1]);
+    }
+    int err = 0;
+    const ssize_t n = read(e[0], &err, sizeof err);
+    close(e[0]);
+    if (n == sizeof err) {
+      wait();
+      return Error{argv[0] + ": " + std::strerror(err) +
+                   (err == ENOENT ? " (install QEMU: Debian package qemu-system-x86 or qemu-system-arm)" : "")};
+    }
+    return {};
+  }
+
+  int fd() const { return fd_; }
+  int err_fd() const { return err_fd_; }
+
+  /// Kills the group (QEMU and anything it started).
+  void kill_group() {
+    if (pid_ > 0) kill(-pid_, SIGKILL);
+  }
+
+  /// Reaps QEMU; its wait status.
+  int wait() {
+    int status = 0;
+    while (pid_ > 0 && waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+    return status;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int fd_ = -1, err_fd_ = -1;
+};
+
+std::string last_lines_text(const ConsoleParser& p) {
+  if (p.last_lines().empty()) return "\n  (the console printed nothing)";
+  std::string s = "\n  last console lines:";
+  for (const auto& l : p.last_lines()) s += "\n  | " + l;
+  return s;
+}
+
+}  // namespace
+
+bool qemu_runs(const std::vector<std::string>& argv, double deadline_s) {
+  QemuProcess q;
+  const std::string quit = "quit\n";
+  if (!q.start(argv, &quit)) return false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(deadline_s);
+  char buf[4096];
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return false;  // the destructor kills it
+    pollfd fd{q.fd(), POLLIN, 0};
+    if (poll(&fd, 1, static_cast<int>(left)) > 0 && read(q.fd(), buf, sizeof buf) <= 0) break;
+  }
+  const int status = q.wait();
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadline_s,
+                              const std::function<void(const std::string&)>& on_console) {
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  const auto deadline = t0 + std::chrono::duration<double>(deadline_s);
+  // SIGINT and SIGTERM arrive on a signalfd (the caller blocked them): QEMU
+  // is killed before we go.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  sigset_t old;
+  sigprocmask(SIG_BLOCK, &stop, &old);
+  const int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+  struct Restore {
+    sigset_t mask;
+    int fd;
+    ~Restore() {
+      if (fd >= 0) close(fd);
+      sigprocmask(SIG_SETMASK, &mask, nullptr);
+    }
+  } restore{old, sfd};
+
+  QemuProcess qemu;
+  if (auto r = qemu.start(argv); !r) return r.error();
+  ConsoleParser parser;
+  bool err_open = true;
+  std::string qemu_err;  // QEMU's own messages: kept apart from the guest's output
+  auto flush = [&] {
+    for (auto& l : parser.take_console())
+      if (on_console) on_console(l);
+  };
+  std::string why;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+    if (left <= 0) {
+      why = "no report within " + std::to_string(static_cast<int>(deadline_s)) + " s " +
+            (parser.reached_init() ? "after init (the command hung?)" : "(the kernel never reached init)") +
+            "; QEMU killed";
+      break;
+    }
+    pollfd fds[3] = {{qemu.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {err_open ? qemu.err_fd() : -1, POLLIN, 0}};
+    const int n = poll(fds, 3, static_cast<int>(std::min<long long>(left, 1000)));
+    if (n < 0 && errno != EINTR) {
+      why = std::string("poll: ") + std::strerror(errno);
+      break;
+    }
+    if (n <= 0) continue;
+    if (sfd >= 0 && (fds[1].revents & POLLIN)) {
+      signalfd_siginfo si{};
+      (void)!read(sfd, &si, sizeof si);
+      why = std::string("interrupted by ") + strsignal(static_cast<int>(si.ssi_signo)) + "; QEMU killed";
+      break;
+    }
+    if (fds[2].revents & (POLLIN | POLLHUP)) {
+      char buf[4096];
+      const ssize_t got = read(qemu.err_fd(), buf, sizeof buf);
+      if (got <= 0) err_open = false;
+      else qemu_err.append(buf, static_cast<std::size_t>(got));
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP)) {
+      char buf[65536];
+      const ssize_t got = read(qemu.fd(), buf, sizeof buf);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;  // EOF: QEMU exited
+      parser.feed(std::string_view(buf, static_cast<std::size_t>(got)));
+      flush();
+      // The report is complete: no need to wait for the power-off.
+      if (parser.exit_status()) break;
+    }
+  }
+  qemu.kill_group();
+  const int status = qemu.wait();
+  parser.finish();
+  flush();
+  // What QEMU said (an unknown CPU model, a missing file) ends the console
+  // lines an error shows.
+  for (std::size_t p = 0; p < qemu_err.size();) {
+    std::size_t nl = qemu_err.find('\n', p);
+    if (nl == std::string::npos) nl = qemu_err.size();
+    if (nl > p) parser.note(qemu_err.substr(p, nl - p));
+    p = nl + 1;
+  }
+  GuestResult r;
+  r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  if (!why.empty()) return Error{why + last_lines_text(parser)};
+  if (!parser.exit_status()) {
+    std::string how = WIFEXITED(status) ? "QEMU exited with status " + std::to_string(WEXITSTATUS(status))
+                                        : std::string("QEMU died of ") + strsignal(WTERMSIG(status));
+    if (!parser.reached_init()) return Error{"the kernel never reached init (" + how + ")" + last_lines_text(parser)};
+    return Error{"the guest stopped before its report (" + how + ")" + last_lines_text(parser)};
+  }
+  r.exit_status = *parser.exit_status();
+  r.output = parser.output();
+  return r;
+}
+
+}  // namespace vma::harness::vm

@@ -1,0 +1,96 @@
+#pragma once
+/// \file
+/// Talking to a guest: what goes in (the /init script and the command it
+/// runs), how the report comes back (the serial console, between markers),
+/// and the QEMU process itself (own process group, a deadline, killed and
+/// reaped on every path, the last console lines kept for errors).
+///
+/// Protocol on the console: /init prints `@@vmakit init@@` once it runs,
+/// quiets the kernel's console log, runs the command with its stdout in a
+/// file and its stderr on the console, then prints `@@vmakit out@@`, the
+/// file, and `@@vmakit end RC@@` on a line of its own, and powers off.
+
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "result.h"
+
+namespace vma::harness::vm {
+
+struct GuestCommand {
+  /// argv to run in the guest.
+  std::vector<std::string> argv;
+  /// Environment assignments ("VMA_KCONFIG=/vmakit/config").
+  std::vector<std::string> env;
+  /// Kernel modules to insmod first, in order (guest paths).
+  std::vector<std::string> modules;
+  /// Mount the host's root (9p tag "hostroot") read-only under a tmpfs
+  /// overlay and run argv chrooted there, in `cwd`.
+  bool host_root = false;
+  std::string cwd;
+};
+
+/// The /init script (busybox sh) that runs `c`.
+std::string init_script(const GuestCommand& c);
+
+/// `s` as one single-quoted sh word.
+std::string sh_quote(std::string_view s);
+
+/// Reads the console as it comes, line by line (CR stripped).
+class ConsoleParser {
+ public:
+  void feed(std::string_view bytes);
+  /// Call at EOF: a last line without newline is kept.
+  void finish();
+
+  bool reached_init() const { return init_; }
+  /// The command's exit status, once its end marker was read.
+  std::optional<int> exit_status() const { return rc_; }
+  /// Its stdout (the bytes between the markers).
+  const std::string& output() const { return out_; }
+  /// Console lines after init outside the report, as they come (the
+  /// command's stderr). Taken (cleared) by the caller.
+  std::vector<std::string> take_console();
+  /// Adds a line to last_lines() that did not come from the console
+  /// (QEMU's own stderr).
+  void note(std::string l);
+  /// The last lines printed outside the report, boot messages included,
+  /// for error messages.
+  const std::deque<std::string>& last_lines() const { return last_; }
+
+ private:
+  void line(std::string l);
+  std::string partial_;
+  bool init_ = false, in_out_ = false;
+  std::optional<int> rc_;
+  std::string out_;
+  std::vector<std::string> console_;
+  std::deque<std::string> last_;
+};
+
+struct GuestResult {
+  int exit_status = 0;  ///< the command's
+  std::string output;   ///< its stdout
+  double seconds = 0;   ///< QEMU start to exit
+};
+
+/// True when QEMU `argv` (started paused, `-S -monitor stdio`) exits 0
+/// after a `quit` on its monitor within `deadline_s`: KVM is usable when
+/// QEMU can create its vCPUs there (an openable /dev/kvm is not enough:
+/// nested setups fail to set MSRs).
+bool qemu_runs(const std::vector<std::string>& argv, double deadline_s);
+
+/// Runs `argv` (QEMU) until the guest reports or `deadline_s` passes.
+/// Console lines after init outside the report go to `on_console` (may be
+/// empty).
+/// Errors (QEMU missing, did not reach init, no report, deadline, SIGINT or
+/// SIGTERM) say what happened and end with the last console lines; QEMU's
+/// process group is killed and reaped on every path.
+Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadline_s,
+                              const std::function<void(const std::string&)>& on_console);
+
+}  // namespace vma::harness::vm

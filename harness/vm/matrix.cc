@@ -1,0 +1,261 @@
+#include "matrix.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "report.h"  // xml_escape, one_line
+
+namespace vma::harness::vm {
+namespace {
+
+std::string str(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+/// Adds `cell` for entry `col` to the row (section, name), creating it.
+struct RowTable {
+  std::size_t cols;
+  std::vector<MatrixRow> rows;
+  void set(const std::string& section, const std::string& name, std::size_t col, std::string cell,
+           std::string detail) {
+    auto it = std::find_if(rows.begin(), rows.end(),
+                           [&](const MatrixRow& r) { return r.section == section && r.name == name; });
+    if (it == rows.end()) {
+      rows.push_back({section, name, std::vector<std::string>(cols), std::vector<std::string>(cols), false});
+      it = rows.end() - 1;
+    }
+    it->cells[col] = std::move(cell);
+    it->details[col] = std::move(detail);
+  }
+};
+
+/// One entry's cases (probes, audit, aslr) as (name, status, message).
+struct Case {
+  std::string name, status, message;
+};
+std::vector<Case> cases(const nlohmann::json& report) {
+  std::vector<Case> out;
+  for (const auto& r : report.value("results", nlohmann::json::array()))
+    out.push_back({str(r, "probe"), str(r, "status"), str(r, "reason")});
+  if (report.contains("audit"))
+    for (const auto& c : report["audit"].value("checks", nlohmann::json::array())) {
+      std::string st = str(c, "status");
+      // An audit check that could not be read is neither pass nor fail.
+      out.push_back({"audit:" + str(c, "name"), st == "unknown" ? "skip" : st,
+                     str(c, "value") + " (expected " + str(c, "expected") + "): " + str(c, "why")});
+    }
+  if (report.contains("aslr"))
+    for (const auto& r : report["aslr"].value("regions", nlohmann::json::array())) {
+      const unsigned bits = r.value("bits", 0u);
+      out.push_back({"aslr:" + str(r, "region"), bits ? "pass" : "fail", std::to_string(bits) + " bits"});
+    }
+  return out;
+}
+
+}  // namespace
+
+std::string MatrixEntry::label() const { return kernel + " " + cpu; }
+
+std::vector<MatrixRow> compare(const std::vector<MatrixEntry>& entries) {
+  RowTable t{entries.size(), {}};
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (!entries[i].report) continue;
+    const auto& rep = *entries[i].report;
+    const auto env = rep.value("environment", nlohmann::json::object());
+    for (const char* key : {"arch", "kernel_release", "paging_levels", "vsyscall", "mmap_min_addr", "capture"})
+      t.set("env", key, i, str(env, key), "");
+    const auto vmj = env.value("vm", nlohmann::json::object());
+    t.set("env", "vm.accel", i, vmj.is_object() ? str(vmj, "accel") : "", "");
+    t.set("env", "vm.cpu", i, vmj.is_object() ? str(vmj, "cpu") : "", "");
+    for (const auto& r : rep.value("results", nlohmann::json::array()))
+      t.set("probe", str(r, "probe"), i, str(r, "status"), str(r, "reason"));
+    if (rep.contains("audit"))
+      for (const auto& c : rep["audit"].value("checks", nlohmann::json::array()))
+        t.set("audit", str(c, "name"), i, str(c, "value"), str(c, "status") + ": " + str(c, "why"));
+    if (rep.contains("aslr"))
+      for (const auto& r : rep["aslr"].value("regions", nlohmann::json::array()))
+        t.set("aslr", str(r, "region"), i, str(r, "bits"), "");
+  }
+  for (auto& row : t.rows) {
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (entries[i].report) seen.insert(row.cells[i]);
+    row.differs = seen.size() > 1;
+  }
+  const auto rank = [](const std::string& s) { return s == "env" ? 0 : s == "probe" ? 1 : s == "audit" ? 2 : 3; };
+  std::stable_sort(t.rows.begin(), t.rows.end(), [&](const MatrixRow& a, const MatrixRow& b) {
+    if (rank(a.section) != rank(b.section)) return rank(a.section) < rank(b.section);
+    return a.differs && !b.differs;
+  });
+  return t.rows;
+}
+
+int matrix_exit_status(const std::vector<MatrixEntry>& entries) {
+  int status = 0;
+  for (const auto& e : entries) {
+    if (!e.report) return 2;
+    if (e.exit_status != 0) status = 1;
+  }
+  return status;
+}
+
+nlohmann::json matrix_json(const std::vector<MatrixEntry>& entries) {
+  nlohmann::json kernels = nlohmann::json::array();
+  for (const auto& e : entries)
+    kernels.push_back({{"kernel", e.kernel}, {"release", e.release}, {"cpu", e.cpu}, {"accel", e.accel},
+                       {"seconds", e.seconds}, {"exit_status", e.exit_status},
+                       {"error", e.report ? nlohmann::json(nullptr) : nlohmann::json(e.error)},
+                       {"report", e.report ? *e.report : nlohmann::json(nullptr)}});
+  nlohmann::json diffs = nlohmann::json::array();
+  for (const auto& row : compare(entries)) {
+    if (!row.differs) continue;
+    nlohmann::json values = nlohmann::json::object();
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      if (entries[i].report) values[entries[i].label()] = row.cells[i];
+    diffs.push_back({{"section", row.section}, {"name", row.name}, {"values", values}});
+  }
+  return {{"kernels", kernels}, {"differences", diffs}};
+}
+
+std::string matrix_text(const std::vector<MatrixEntry>& entries, bool color) {
+  const char* bold = color ? "\033[1m" : "";
+  const char* red = color ? "\033[1;31m" : "";
+  const char* off = color ? "\033[0m" : "";
+  std::string s = "kernel matrix: " + std::to_string(entries.size()) + " runs\n";
+  char buf[512];
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    std::snprintf(buf, sizeof buf, "  [%zu] %s, cpu %s, %s, %s: ", i + 1, e.kernel.c_str(), e.cpu.c_str(),
+                  e.release.empty() ? "?" : e.release.c_str(), e.accel.c_str());
+    s += buf;
+    if (!e.report) {
+      s += std::string(red) + "ERROR " + off + one_line(e.error.substr(0, e.error.find('\n'))) + "\n";
+      continue;
+    }
+    std::snprintf(buf, sizeof buf, "exit %d in %.1f s\n", e.exit_status, e.seconds);
+    s += buf;
+  }
+  const auto rows = compare(entries);
+  std::string section;
+  std::vector<std::string> notes;
+  for (const auto& row : rows) {
+    if (row.section != section) {
+      section = row.section;
+      std::size_t w = 11;
+      for (const auto& r : rows)
+        if (r.section == section) w = std::max(w, r.name.size());
+      const std::string title = section == "env"     ? "ENVIRONMENT"
+                                : section == "probe" ? "PROBE"
+                                : section == "audit" ? "AUDIT"
+                                                     : "ASLR BITS";
+      w = std::max(w, title.size());
+      s += std::string("\n") + bold + title + std::string(w + 2 - title.size(), ' ');
+      for (std::size_t i = 0; i < entries.size(); ++i) {
+        std::snprintf(buf, sizeof buf, " %-20s", ("[" + std::to_string(i + 1) + "]").c_str());
+        s += buf;
+      }
+      s += std::string(off) + "   (* differs)\n";
+    }
+    std::size_t w = 11;
+    for (const auto& r : rows)
+      if (r.section == section) w = std::max(w, r.name.size());
+    std::snprintf(buf, sizeof buf, "%s%-*s ", row.differs ? "*" : " ", static_cast<int>(w), row.name.c_str());
+    s += buf;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      std::string cell = entries[i].report ? row.cells[i] : "-";
+      if (cell.empty()) cell = "(none)";
+      if (cell.size() > 20) cell = cell.substr(0, 19) + "~";
+      const bool bad = section == "probe" && (cell == "fail" || cell == "error");
+      std::snprintf(buf, sizeof buf, " %s%-20s%s", bad ? red : "", cell.c_str(), bad ? off : "");
+      s += buf;
+      if (section == "probe" && entries[i].report && row.cells[i] != "pass" && !row.details[i].empty())
+        notes.push_back(row.name + " [" + std::to_string(i + 1) + "] " + row.cells[i] + ": " + one_line(row.details[i]));
+    }
+    while (s.ends_with(' ')) s.pop_back();
+    s += "\n";
+  }
+  if (!notes.empty()) {
+    s += "\nnotes:\n";
+    for (const auto& n : notes) s += "  " + n + "\n";
+  }
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    if (!entries[i].report) s += "\n[" + std::to_string(i + 1) + "] " + entries[i].error + "\n";
+  const int st = matrix_exit_status(entries);
+  s += std::string("\n") + (st ? red : bold) +
+       (st == 0 ? "every run passed its profile" : st == 1 ? "a run failed its profile" : "a run did not report") +
+       off + "\n";
+  return s;
+}
+
+std::string matrix_ktap(const std::vector<MatrixEntry>& entries) {
+  std::string s = "TAP version 13\n1.." + std::to_string(entries.size()) + "\n";
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    const std::string name = e.kernel + " cpu " + e.cpu;
+    s += "# " + name + ": " + (e.release.empty() ? "?" : e.release) + ", " + e.accel + "\n";
+    if (!e.report) {
+      for (std::size_t p = 0; p < e.error.size();) {
+        const auto nl = e.error.find('\n', p);
+        s += "# " + e.error.substr(p, nl == std::string::npos ? std::string::npos : nl - p) + "\n";
+        p = nl == std::string::npos ? e.error.size() : nl + 1;
+      }
+      s += "not ok " + std::to_string(i + 1) + " " + name + "\n";
+      continue;
+    }
+    const auto cs = cases(*e.report);
+    s += "    TAP version 13\n    1.." + std::to_string(cs.size()) + "\n";
+    std::size_t n = 0;
+    for (const auto& c : cs) {
+      ++n;
+      const bool ok = c.status == "pass" || c.status == "skip";
+      s += std::string("    ") + (ok ? "ok " : "not ok ") + std::to_string(n) + " " + c.name;
+      if (c.status == "skip") s += " # SKIP " + one_line(c.message);
+      s += "\n";
+      if (!ok && !c.message.empty()) s += "    # " + one_line(c.message) + "\n";
+    }
+    s += std::string(e.exit_status == 0 ? "ok " : "not ok ") + std::to_string(i + 1) + " " + name + "\n";
+  }
+  return s;
+}
+
+std::string matrix_junit(const std::vector<MatrixEntry>& entries) {
+  std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"vma-harness matrix\">\n";
+  char buf[64];
+  for (const auto& e : entries) {
+    const std::string suite = xml_escape(e.label());
+    std::snprintf(buf, sizeof buf, "%.3f", e.seconds);
+    if (!e.report) {
+      s += "  <testsuite name=\"" + suite + "\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" time=\"" + buf +
+           "\">\n    <testcase name=\"boot\" classname=\"" + suite + "\"><error message=\"" +
+           xml_escape(one_line(e.error.substr(0, e.error.find('\n')))) + "\">" + xml_escape(e.error) +
+           "</error></testcase>\n  </testsuite>\n";
+      continue;
+    }
+    const auto cs = cases(*e.report);
+    std::size_t fail = 0, err = 0, skip = 0;
+    for (const auto& c : cs) {
+      fail += c.status == "fail";
+      err += c.status == "error";
+      skip += c.status == "skip";
+    }
+    s += "  <testsuite name=\"" + suite + "\" tests=\"" + std::to_string(cs.size()) + "\" failures=\"" +
+         std::to_string(fail) + "\" errors=\"" + std::to_string(err) + "\" skipped=\"" + std::to_string(skip) +
+         "\" time=\"" + buf + "\">\n";
+    for (const auto& c : cs) {
+      s += "    <testcase name=\"" + xml_escape(c.name) + "\" classname=\"" + suite + "\"";
+      if (c.status == "pass") {
+        s += "/>\n";
+        continue;
+      }
+      const std::string tag = c.status == "skip" ? "skipped" : c.status == "fail" ? "failure" : "error";
+      s += "><" + tag + " message=\"" + xml_escape(one_line(c.message)) + "\"/></testcase>\n";
+    }
+    s += "  </testsuite>\n";
+  }
+  return s + "</testsuites>\n";
+}
+
+}  // namespace vma::harness::vm
