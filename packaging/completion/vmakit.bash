@@ -19,9 +19,9 @@ _vmakit_commands() {
   local prog=$1
   "$prog" --help 2>/dev/null | awk -v p="$prog" '
     { sub(/^usage:/, "") }
-    $1 == p && $2 ~ /^[a-z]/ { print $2 }
+    $1 == p && $2 ~ /^[a-z]/ && !seen[$2]++ { print $2 }
     /^commands:/ { block = 1; next }
-    block && /^  [a-z]/ { print $1; next }
+    block && /^  [a-z]/ && !seen[$1]++ { print $1; next }
     block && /^[^ ]/ { block = 0 }'
 }
 
@@ -56,7 +56,8 @@ _vma() {
   _vmakit_start && return
   case $prev in
     -p|--pid) _vmakit_reply "$(_vmakit_pids)" "$cur"; return ;;
-    -m|--maps|--core|--exe) _vmakit_files "$cur"; return ;;
+    -m|--maps|--core|--exe|--svg) _vmakit_files "$cur"; return ;;
+    --mark) return ;;
     -k|--kind) _vmakit_reply "$("$prog" kinds 2>/dev/null | awk '{ print $1 }')" "$cur"; return ;;
     --arch) _vmakit_reply "x86_64 x86_64-la57 aarch64 aarch64-52" "$cur"; return ;;
     --color|--legend) _vmakit_reply "auto always never" "$cur"; return ;;
@@ -73,7 +74,9 @@ _vma_harness() {
       local IFS=$'\n'
       COMPREPLY+=($(compgen -W "default hardened" -- "$cur"))
       return ;;
-    --spec) _vmakit_files "$cur"; return ;;
+    --spec|--kconfig|--svg|--from-json|--kernel|--guest-build|--busybox) _vmakit_files "$cur"; return ;;
+    --accel) _vmakit_reply "auto kvm tcg" "$cur"; return ;;
+    --arch) _vmakit_reply "x86_64 aarch64" "$cur"; return ;;
     --only)
       # Comma-separated: complete the id after the last comma.
       local done=${cur%"${cur##*,}"} ids
@@ -84,10 +87,10 @@ _vma_harness() {
       compopt -o nospace 2>/dev/null
       return ;;
     --format)
-      if [[ $cmd == run ]]; then _vmakit_reply "text json ktap junit" "$cur"
+      if [[ $cmd == run || $cmd == matrix ]]; then _vmakit_reply "text json ktap junit" "$cur"
       else _vmakit_reply "text json" "$cur"; fi
       return ;;
-    --jobs|-j|--timeout|--samples|--aslr-samples) return ;;
+    --jobs|-j|--timeout|--samples|--aslr-samples|--cpu|--memory|--smp) return ;;
   esac
   if [[ $cmd == demo && $COMP_CWORD == 2 && $cur != -* ]]; then
     _vmakit_reply "wx guard null stack" "$cur"

@@ -32,7 +32,7 @@ same() {  # same NAME EXPECTED ACTUAL
 
 # Commands: what --help names, and nothing else.
 same "vma commands" "$(printf '%s\n' --help --version fault kinds map whereis | sort)" "$(complete_words vma '')"
-same "vma-harness commands" "$(printf '%s\n' --help --version aslr audit demo list run | sort)" \
+same "vma-harness commands" "$(printf '%s\n' --help --version aslr audit demo list matrix run vm | sort)" \
   "$(complete_words vma-harness '')"
 
 # Options: the option table of each command's --help.
@@ -83,6 +83,12 @@ for f in $(complete_words vma-harness run --format ''); do
   vma-harness run --only null-read --format "$f" >/dev/null 2>&1 || fail "run --format $f (offered) refused"
 done
 same "list --format" "$(printf '%s\n' json text)" "$(complete_words vma-harness list --format '')"
+same "matrix --format" "$(printf '%s\n' json junit ktap text)" "$(complete_words vma-harness matrix --format '')"
+same "vm --accel" "$(printf '%s\n' auto kvm tcg)" "$(complete_words vma-harness vm --accel '')"
+for a in $(complete_words vma-harness vm --arch ''); do
+  vma-harness vm --help | grep -q -- '--arch' || fail "vm has no --arch"
+  grep -qE "^(x86_64|aarch64)$" <<<"$a" || fail "vm --arch $a offered"
+done
 for d in $(complete_words vma-harness demo ''); do
   [[ $d =~ ^(wx|guard|null|stack)$ ]] || fail "demo $d offered"
 done

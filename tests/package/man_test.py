@@ -69,7 +69,7 @@ def man_warnings(name):
 
 
 for prog, commands in (("vma", ["whereis", "map", "fault", "kinds"]),
-                       ("vma-harness", ["list", "run", "aslr", "audit", "demo"])):
+                       ("vma-harness", ["list", "run", "aslr", "audit", "demo", "vm", "matrix"])):
     binary = os.path.join(BUILD, prog)
     text = page(prog + ".1")
     got = blocks(text)
