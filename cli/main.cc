@@ -49,7 +49,8 @@ constexpr const char* kUsage =
     "  kinds                                              list the region kinds\n"
     "\n"
     "ADDR is 0x-prefixed hex or decimal.\n"
-    "Run `vma <command> --help` for the options of one command.\n";
+    "Run `vma <command> --help` for the options of one command, `vma --version`\n"
+    "for the version.\n";
 
 struct UsageError {
   std::string message;
@@ -335,8 +336,8 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  if (cmd == "--version") {
-    std::puts("vma 0.1.0");
+  if (cmd == "--version" || cmd == "-V") {
+    std::puts("vma " VMAKIT_VERSION);
     return 0;
   }
   if (cmd == "whereis") return cmd_whereis(args);

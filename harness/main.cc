@@ -53,7 +53,8 @@ const char* kUsage =
     "       vma-harness matrix --kernel K... [--cpu MODEL]... [--accel auto|kvm|tcg] [--with-audit]\n"
     "                          [--with-aslr] [--profile default|hardened] [--format text|json|ktap|junit]\n"
     "                          [--svg FILE]\n"
-    "       vma-harness matrix --from-json FILE [--format ...] [--svg FILE]\n";
+    "       vma-harness matrix --from-json FILE [--format ...] [--svg FILE]\n"
+    "       vma-harness --version\n";
 
 int usage_error(const std::string& msg) {
   std::cerr << "vma-harness: " << msg << "\n" << kUsage;
@@ -61,14 +62,16 @@ int usage_error(const std::string& msg) {
 }
 
 /// Where the built-in probes may live, in order: $VMA_PROBES_DIR alone when
-/// set, else next to this executable (build tree), else
-/// ../libexec/vmakit/probes (installed).
+/// set, else probes/ next to this executable (build tree), else the install
+/// layout's probe directory relative to the executable's
+/// (VMAKIT_PROBES_FROM_BINDIR, from CMake's install directories:
+/// ../libexec/vmakit/probes for /usr/bin).
 std::vector<fs::path> probe_dirs() {
   if (const char* dir = std::getenv("VMA_PROBES_DIR"); dir && *dir) return {fs::path(dir)};
   std::error_code ec;
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return {};
-  return {self.parent_path() / "probes", (self.parent_path() / ".." / "libexec" / "vmakit" / "probes").lexically_normal()};
+  return {self.parent_path() / "probes", (self.parent_path() / VMAKIT_PROBES_FROM_BINDIR).lexically_normal()};
 }
 
 /// Where the built-in probe `id` lives (probe_dirs()).
@@ -692,6 +695,10 @@ int main(int argc, char** argv) {
     if (cmd == "matrix") return cmd_matrix(args);
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::cout << kUsage;
+      return 0;
+    }
+    if (cmd == "--version" || cmd == "-V") {
+      std::cout << "vma-harness " VMAKIT_VERSION "\n";
       return 0;
     }
     return usage_error("unknown command '" + cmd + "'");

@@ -7,6 +7,9 @@
 #
 #   bash scripts/fresh-root.sh -- bash scripts/setup.sh --test
 #   bash scripts/fresh-root.sh --keep -- CMD...   leave the root for a look
+#   bash scripts/fresh-root.sh --copy FILE -- CMD...
+#                                      FILE (repeatable) copied into /root/
+#                                      first, e.g. a .deb built here
 #
 # The minbase root is built once and kept as a tarball in the cache
 # (VMAKIT_ROOT_CACHE, default /var/cache/vmakit), with the .debs apt fetches
@@ -16,6 +19,9 @@
 # The command runs as root in its own mount and PID namespaces (unshare)
 # under chroot, with /proc, /sys and /dev from the host: when it ends, every
 # process it left is killed with the namespace and every mount goes with it.
+# The cache is mounted at its own path inside the root too, so this script
+# run inside such a root (the package test under `setup.sh --test` in a
+# fresh root) unpacks the same tarball instead of running debootstrap again.
 # The archive URIs come from this machine's apt sources (scripts/apt-uris.sh).
 # Needs root (debootstrap, chroot, mounts). Exits with the command's status.
 set -euo pipefail
@@ -24,15 +30,23 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${VMAKIT_ROOT_CACHE:-/var/cache/vmakit}
 suite=bookworm
 keep=0
+copies=()
+usage="usage: bash scripts/fresh-root.sh [--keep] [--copy FILE]... -- COMMAND..."
 while (($#)); do
   case "$1" in
     --keep) keep=1; shift ;;
+    --copy)
+      if (($# < 2)) || [[ ! -f $2 ]]; then
+        echo "fresh-root: --copy needs an existing file${2:+ (not $2)}" >&2
+        exit 2
+      fi
+      copies+=("$2"); shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: bash scripts/fresh-root.sh [--keep] -- COMMAND..." >&2; exit 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 if ((!$#)); then
-  echo "usage: bash scripts/fresh-root.sh [--keep] -- COMMAND..." >&2
+  echo "$usage" >&2
   exit 2
 fi
 if [[ $(id -u) != 0 ]]; then
@@ -41,7 +55,8 @@ if [[ $(id -u) != 0 ]]; then
 fi
 
 need=()
-command -v debootstrap >/dev/null || need+=(debootstrap)
+tarball=$cache/$suite-minbase.tar.gz
+[[ -s $tarball ]] || command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v git >/dev/null || need+=(git)
 command -v unshare >/dev/null || need+=(util-linux)
 if ((${#need[@]})); then
@@ -59,7 +74,6 @@ if [[ -z $mirror ]]; then
 fi
 
 mkdir -p "$cache/archives/partial"
-tarball=$cache/$suite-minbase.tar.gz
 if [[ ! -s $tarball ]]; then
   echo "fresh-root: building the $suite minbase root (once; cached in $tarball)"
   build=$(mktemp -d /var/tmp/vmakit-debootstrap.XXXXXX)
@@ -104,23 +118,37 @@ chmod 755 "$root"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 git clone -q --no-hardlinks "$top" "$root/root/vmakit"
 git -C "$root/root/vmakit" checkout -q "$(git -C "$top" rev-parse HEAD)"
+for f in "${copies[@]}"; do
+  cp "$f" "$root/root/"
+done
+mkdir -p "$root$cache"
 echo "fresh-root: $root (Debian $(cat "$root/etc/debian_version")), $(git -C "$top" rev-parse --short HEAD) in /root/vmakit"
 
 # The .debs fetched by earlier runs, hard-linked in (not the cache itself
 # mounted: apt locks its archives directory, and two roots at once, CI and a
 # developer's, must not wait on each other); new ones go back afterwards.
-find "$cache/archives" -maxdepth 1 -name '*.deb' -exec cp -l -t "$root/var/cache/apt/archives" {} + 2>/dev/null || true
+# Nested (this script in such a root), the cache is another mount than the
+# root: links fail (EXDEV) and the .debs are copied instead.
+link_debs() {  # link_debs FROM TO
+  find "$1" -maxdepth 1 -name '*.deb' -exec cp -ln -t "$2" {} + 2>/dev/null ||
+    find "$1" -maxdepth 1 -name '*.deb' -exec cp -n -t "$2" {} + 2>/dev/null || true
+}
+link_debs "$cache/archives" "$root/var/cache/apt/archives"
 save_debs() {
-  find "$root/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec cp -ln -t "$cache/archives" {} + 2>/dev/null || true
+  link_debs "$root/var/cache/apt/archives" "$cache/archives"
 }
 
 cmd=$(printf '%q ' "$@")
 export root cache cmd
 set +e
+# The root is bind-mounted on itself first, so `/` is a mount point inside:
+# unshare in the root (this script nested) can then make it private.
 unshare --mount --pid --fork --propagation private --kill-child bash -euc '
+  mount --bind "$root" "$root"
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
+  mount --bind "$cache" "$root$cache"
   exec chroot "$root" /usr/bin/env -i HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin CI="${CI:-}" \
     bash -c "cd /root/vmakit && $cmd"

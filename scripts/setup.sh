@@ -37,6 +37,9 @@ packages=(
   python3-yaml
   # vma map --svg tests: headless Chromium, PIL to read its screenshot, the SVG's font.
   chromium python3-pil fonts-dejavu-core
+  # The Debian package and its test (tests/package): cpack's shlibdeps (dpkg-dev,
+  # file), lintian, man pages, a fresh root (debootstrap, git).
+  lintian man-db debootstrap git dpkg-dev file
 )
 
 missing=()

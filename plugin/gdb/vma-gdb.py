@@ -1,7 +1,9 @@
 """vmakit for GDB: `vma whereis`, `vma map`, `vma fault`.
 
 Load with `source /path/to/vma-gdb.py` (e.g. in ~/.gdbinit) or `gdb -x`.
-The `_vmakit` module (C++, vmakit's core) must sit next to this file.
+The `_vmakit` module (C++, vmakit's core) sits next to this file (build
+tree), in lib/python3/dist-packages under the same prefix (installed), or on
+Python's path.
 
 This layer only gathers what GDB knows (the inferior's pid or its maps, the
 threads' stack pointers, expression values, $_siginfo) and prints what the
@@ -23,11 +25,27 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _MASK = (1 << 64) - 1
 
 
+def _module_dirs():
+    """Where _vmakit may be: next to this file (the build tree), the install
+    layout's module directory from this file (share/vmakit/gdb ->
+    lib/python3/dist-packages under the same prefix), then sys.path."""
+    dirs = [_HERE, os.path.normpath(os.path.join(_HERE, "..", "..", "..", "lib", "python3",
+                                                 "dist-packages"))]
+    for d in sys.path:
+        d = os.path.abspath(d or os.curdir)
+        if d not in dirs:
+            dirs.append(d)
+    return dirs
+
+
 def _load_core_module():
-    """Imports _vmakit from this file's directory; returns (module, error)."""
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = os.path.join(_HERE, "_vmakit" + suffix)
-        if os.path.exists(path):
+    """Imports _vmakit from the first directory that holds it; returns (module, error)."""
+    dirs = [d for d in _module_dirs() if os.path.isdir(d)]
+    for d in dirs:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(d, "_vmakit" + suffix)
+            if not os.path.exists(path):
+                continue
             try:
                 spec = importlib.util.spec_from_file_location("_vmakit", path)
                 module = importlib.util.module_from_spec(spec)
@@ -42,13 +60,14 @@ def _load_core_module():
                               % (path, module.python_version, here))
             sys.modules["_vmakit"] = module
             return module, None
-    others = sorted(n for n in os.listdir(_HERE) if n.startswith("_vmakit"))
-    if others:
-        return None, ("%s holds %s, built for another Python; GDB embeds Python %d.%d "
-                      "(extension suffix %s)" % (_HERE, ", ".join(others), sys.version_info[0],
-                                                 sys.version_info[1],
-                                                 importlib.machinery.EXTENSION_SUFFIXES[0]))
-    return None, "no _vmakit module next to %s" % os.path.abspath(__file__)
+    for d in dirs[:2]:
+        others = sorted(n for n in os.listdir(d) if n.startswith("_vmakit"))
+        if others:
+            return None, ("%s holds %s, built for another Python; GDB embeds Python %d.%d "
+                          "(extension suffix %s)" % (d, ", ".join(others), sys.version_info[0],
+                                                     sys.version_info[1],
+                                                     importlib.machinery.EXTENSION_SUFFIXES[0]))
+    return None, "no _vmakit module next to %s nor on Python's path" % os.path.abspath(__file__)
 
 
 _core, _core_error = _load_core_module()
