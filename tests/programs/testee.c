@@ -31,6 +31,7 @@
  * pages for the brk heap).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -66,10 +67,12 @@ static void say(const char *name, const void *p) { printf("%s %p\n", name, p); }
 /* --spin: a thread that never blocks, so /proc/PID/task/TID/syscall says
  * "running" and only ptrace can tell its SP. */
 static volatile int spin_ready;
+static volatile pid_t spin_tid;
 static void *spinner(void *arg) {
   (void)arg;
   volatile int local = 1;
   printf("spin_stack %p %d\n", (void *)&local, (int)syscall(SYS_gettid));
+  spin_tid = (pid_t)syscall(SYS_gettid);
   spin_ready = 1;
   for (;;) local++;
   return NULL;
@@ -178,6 +181,33 @@ static int merge_after_bss(struct dl_phdr_info *info, size_t size, void *data) {
     return 1;
   }
   return 0;
+}
+
+
+/* Before "ready": every other thread asleep in a system call, so a reader of
+ * /proc/PID/task/TID/syscall finds each one's SP. A worker that has woken
+ * main is still on its way into futex() for a moment, and "running" there
+ * has no SP (seen under load: its stack was known by shape only). The
+ * --spin thread runs on purpose and is left out. */
+static void wait_threads_asleep(void) {
+  pid_t self = (pid_t)syscall(SYS_gettid);
+  for (int tries = 0; tries < 5000; tries++) {
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int running = 0;
+    while (d && (e = readdir(d))) {
+      pid_t tid = (pid_t)atoi(e->d_name);
+      if (tid <= 0 || tid == self || tid == spin_tid) continue;
+      char path[64], buf[16] = "";
+      snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+      FILE *f = fopen(path, "r");
+      if (f && fgets(buf, sizeof buf, f) && !strncmp(buf, "running", 7)) running = 1;
+      if (f) fclose(f);
+    }
+    if (d) closedir(d);
+    if (!running) return;
+    usleep(1000);
+  }
 }
 
 int main(int argc, char **argv) {
@@ -306,9 +336,11 @@ int main(int argc, char **argv) {
   say("gap", gap + 4096 + 100);
 
   if (crash_kind && !crash_after_stdin) {
+    wait_threads_asleep();
     printf("ready\n");
     crash(crash_kind);
   }
+  wait_threads_asleep();
   printf("ready\n");
   char buf[64];
   while (read(0, buf, sizeof buf) > 0) {
