@@ -136,9 +136,11 @@ class Narrator {
 std::string hexs(const void* p) { return hex(reinterpret_cast<Addr>(p)); }
 
 // The accesses below hide their pointers from the optimiser (REFERENCE.md §3:
-// GCC turns a known null dereference into ud2).
+// GCC turns a known null dereference into ud2). One byte: "the byte below the
+// stack" is an odd address, and an int load there would be misaligned (UBSan
+// ended the child with exit 1 before the fault) and reach into the stack.
 __attribute__((noinline)) int read_at(Addr a) {
-  volatile int* p = reinterpret_cast<volatile int*>(a);
+  volatile unsigned char* p = reinterpret_cast<volatile unsigned char*>(a);
   __asm__ volatile("" : "+r"(p));
   return *p;
 }
