@@ -497,7 +497,7 @@ struct GuestOptions {
     d.add_options()
         ("accel", po::value(&vm.accel), "auto (KVM when /dev/kvm works, else TCG), kvm or tcg")
         ("memory", po::value(&vm.memory_mib), "guest memory in MiB (default 2048)")
-        ("smp", po::value(&vm.smp), "guest CPUs (default: up to 2)")
+        ("smp", po::value(&vm.smp), "guest CPUs (default: 1 under TCG, up to 2 under KVM)")
         ("timeout", po::value(&vm.timeout), "seconds for boot and run before QEMU is killed (default 300)")
         ("arch", po::value(&vm.arch), "guest architecture (default: the kernel image's, else this machine's)")
         ("guest-build", po::value(&vm.guest_builds)->composing(),

@@ -22,7 +22,7 @@ struct VmOptions {
   std::string cpu;              ///< empty: the arch's default model
   std::string accel = "auto";   ///< auto, kvm or tcg
   unsigned memory_mib = 2048;
-  unsigned smp = 0;             ///< 0: min(2, host CPUs)
+  unsigned smp = 0;             ///< 0: 1 under TCG, else min(2, host CPUs)
   double timeout = 300;         ///< seconds for the whole boot and run
   /// Run argv from the host's root (9p, read-only, tmpfs overlay) instead
   /// of the initramfs; the kernel needs virtio-pci, 9p and overlayfs.
