@@ -855,7 +855,7 @@ class Run:
                 label = "%s cpu %s" % (name, cpu)
                 self.row("6", "bare boot to init: %s" % label, bst, unit="ms",
                          detail="QEMU start to the first line of a busybox /init (initramfs of busybox alone), "
-                                "TCG, -m 2048 -smp 2", key="vm_bare_%s_%s" % (name, cpu))
+                                "TCG, -m 2048 -smp 1 (as vm under TCG)", key="vm_bare_%s_%s" % (name, cpu))
                 ok = st["median"] <= 10 and over <= 2
                 self.row("6", "`vma-harness vm -- run`: %s" % label, st, unit="ms",
                          target="<= 10 s, within 2 s of the bare boot", status="met" if ok else "missed",
@@ -922,7 +922,7 @@ class Run:
         bst, st = stats(bare), stats([r["wall"] for r in runs])
         self.row("6", "bare boot to init: %s" % ARM64_KERNEL, bst, unit="ms",
                  detail="QEMU start to the first line of a busybox /init, qemu-system-aarch64 -M virt,mte=on "
-                        "-cpu max,pauth-impdef=on, TCG, -m 2048 -smp 2", key="vm_bare_arm64")
+                        "-cpu max,pauth-impdef=on, TCG, -m 2048 -smp 1 (as vm under TCG)", key="vm_bare_arm64")
         self.row("6", "`vma-harness vm -- run`: %s (issue 15)" % ARM64_KERNEL, st, unit="ms",
                  target="<= 20 s", status="met" if st["median"] <= 20 else "missed",
                  headline="+%.1f s over the bare boot" % (st["median"] - bst["median"]),
@@ -1007,7 +1007,7 @@ def bare_initramfs(busybox=BUSYBOX):
 def bare_boot(image, initrd, cpu, timeout=300, arm64=False):
     """Seconds from QEMU's start to the bare /init's line on the console."""
     machine = [QEMU_ARM64] + ARM64_QEMU_ARGS if arm64 else [QEMU, "-machine", "q35,accel=tcg", "-cpu", cpu]
-    argv = machine + ["-m", "2048", "-smp", "2", "-display", "none",
+    argv = machine + ["-m", "2048", "-smp", "1", "-display", "none",
                       "-monitor", "none", "-serial", "stdio", "-no-reboot", "-nodefaults", "-kernel", str(image),
                       "-initrd", str(initrd), "-append",
                       "console=%s quiet panic=-1 rdinit=/init" % ("ttyAMA0" if arm64 else "ttyS0")]
@@ -1108,7 +1108,7 @@ HOW = {
          "`blind` mode named in the brief does not exist; its modes are kiddie and blackhat), with HOME in a "
          "temporary directory.",
     "6": "Debian 12's and 13's kernels (`scripts/fetch-kernels.sh`, in `--kernels DIR`) under QEMU's TCG "
-         "(`--accel tcg`, -m 2048 -smp 2), CPU model `max` (5-level paging) and `max,la57=off`. The floor: "
+         "(`--accel tcg`, -m 2048, one vCPU as `vm` uses under TCG), CPU model `max` (5-level paging) and `max,la57=off`. The floor: "
          "QEMU started on the same kernel with an initramfs of busybox alone, timed to its /init's first "
          "console line. Boot to report: `vma-harness vm --kernel K --cpu C --accel tcg -- run`, whole "
          "process (the initramfs with the harness, probes and libraries is built each time). The matrix: "
