@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import drawing  # noqa: E402
-from merged import kernel_vmas, merged_checks, merged_values  # noqa: E402
+from merged import kernel_vmas, merged_checks, merged_text_rows, merged_values  # noqa: E402
 
 TIMEOUT = 180  # seconds for one gdb run; the machine is shared and slow
 
@@ -376,8 +376,7 @@ def case_merged_bss():
             return
         for ok, what, detail in merged_checks(vals, js[0], js[1], mp["regions"]):
             check(ok, "live: " + what, json.dumps(detail)[:1500])
-        rows = [l for l in s[2].splitlines() if "one kernel VMA" in l and
-                int(l.split()[0], 16) in (vals["merged_vma_start"], vals["merged_anon"] - 8)]
+        rows = merged_text_rows(vals, s[2])
         check(len(rows) == 2, "live: map text shows both parts with their note", s[2][-3000:])
         if not os.path.exists(core):
             check(False, "gdb wrote a core", err[-1500:])

@@ -13,7 +13,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from host import kind_above_47_bits  # noqa: E402
-from merged import kernel_vmas, merged_checks, merged_values  # noqa: E402
+from merged import kernel_vmas, merged_checks, merged_text_rows, merged_values  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--vma", required=True)
@@ -140,9 +140,7 @@ try:
                 for ok, what, detail in merged_checks(vals, bss, anon, regions):
                     check(ok, f"{src[0]}: {what}" + ("" if ok else f": {detail}"))
                 text = vma("map", *src).stdout
-                # Only the deliberate merge: the layout may merge others too.
-                rows = [l for l in text.splitlines() if "one kernel VMA" in l and
-                        int(l.split()[0], 16) in (vals["merged_vma_start"], vals["merged_anon"] - 8)]
+                rows = merged_text_rows(vals, text)
                 check(len(rows) == 2 and "bss" in rows[0] and "with the anon after it" in rows[0]
                       and "anon" in rows[1] and "with the bss before it" in rows[1],
                       f"{src[0]}: map text shows the two parts with a note: {rows}")

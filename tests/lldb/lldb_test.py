@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 import drawing  # noqa: E402
 from host import kind_above_47_bits  # noqa: E402
-from merged import kernel_vmas, merged_checks, merged_values  # noqa: E402
+from merged import kernel_vmas, merged_checks, merged_text_rows, merged_values  # noqa: E402
 
 TIMEOUT = 240  # seconds for one lldb run; the machine is shared and slow
 KEEP_GOING = "settings set interpreter.stop-command-source-on-error false"
@@ -405,8 +405,7 @@ def case_merged_bss():
             return
         for ok, what, detail in merged_checks(vals, w[0], w[1], m["regions"]):
             check(ok, "live: " + what, detail)
-        rows = [l for l in (output_of(secs, "vma map") or "").splitlines() if "one kernel VMA" in l and
-                int(l.split()[0], 16) in (vals["merged_vma_start"], vals["merged_anon"] - 8)]
+        rows = merged_text_rows(vals, output_of(secs, "vma map") or "")
         check(len(rows) == 2, "live: map text shows both parts with their note", rows)
         mr = REGION_RE.search(output_of(secs, region) or "")
         check(mr is not None and (int(mr.group(1), 16), int(mr.group(2), 16)) ==

@@ -44,6 +44,13 @@ def merged_checks(vals, bss, anon, regions=None):
     return out
 
 
+def merged_text_rows(vals, text):
+    """The rows of `vma map` text that show the deliberate merge's two parts
+    (the layout may merge other VMAs too: libc's .bss in a fresh root)."""
+    starts = (vals["merged_vma_start"], vals["merged_anon"] - 8)
+    return [l for l in text.splitlines() if "one kernel VMA" in l and int(l.split()[0], 16) in starts]
+
+
 def kernel_vmas(regions):
     """map --json regions folded back into the kernel's VMAs: consecutive
     parts of one "vma" become one entry with the VMA's bounds."""
