@@ -89,6 +89,8 @@ ARM64_KERNEL = "bookworm-arm64"
 QEMU_ARM64 = shutil.which("qemu-system-aarch64")
 ARM64_QEMU_ARGS = ["-machine", "virt,mte=on,accel=tcg", "-cpu", "max,pauth-impdef=on"]
 HUGE_VMAS = 120000  # needs vm.max_map_count above 65530
+# Issue 20: boot to report on the six kernels the matrix is tested on.
+SIX_KERNELS = ["bullseye-amd64", "bookworm-amd64", "trixie-amd64", "sid-amd64", "bullseye-arm64", "bookworm-arm64"]
 
 
 def log(msg):
@@ -816,6 +818,7 @@ class Run:
             self.skip("6", "kernel matrix", "%s is not built" % self.harness)
             return
         self.vm_arm64_bench(workdir, kernels_dir)
+        self.vm_six_bench(workdir, kernels_dir)
         if QEMU is None:
             self.skip("6", "kernel matrix", "qemu-system-x86_64 is not installed (Debian qemu-system-x86)")
             return
@@ -834,7 +837,7 @@ class Run:
         initrd.write_bytes(bare_initramfs())
         reps = self.cfg["vm_reps"]
         for name, path in kernels:
-            image = next(path.glob("boot/vmlinuz-*"))
+            image = kernel_image(path)
             for cpu in VM_CPUS[:1] if self.cfg.get("vm_quick") else VM_CPUS:
                 log("vm: %s cpu %s: bare boot to init, then `vma-harness vm -- run` (%d each)" % (name, cpu, reps))
                 bare = [bare_boot(image, initrd, cpu) for _ in range(reps)]
@@ -885,6 +888,58 @@ class Run:
                  target="<= 40 s", status="met" if r["wall"] <= 40 else "missed",
                  detail="one run; %s; %d differences" % (per, len(j["differences"])), key="vm_matrix")
 
+    def vm_six_bench(self, workdir, kernels_dir):
+        """Issue 20: `vma-harness vm -- run` boot to report on each of the
+        six Debian kernels the matrix is tested on (TCG, each arch's default
+        CPU model), beside the bare boot of the same image."""
+        reps = self.cfg["vm_reps"]
+        names = SIX_KERNELS[:1] if self.cfg.get("vm_quick") else SIX_KERNELS
+        for name in names:
+            path = Path(kernels_dir) / name
+            arm64 = name.endswith("-arm64")
+            item = "boot to report: %s" % name
+            if (QEMU_ARM64 if arm64 else QEMU) is None:
+                self.skip("6", item, "qemu-system-%s is not installed" % ("aarch64" if arm64 else "x86_64"))
+                continue
+            if not path.is_dir():
+                self.skip("6", item, "not fetched (bash scripts/fetch-kernels.sh; SUITES and --arch choose)")
+                continue
+            extra = []
+            busybox = BUSYBOX
+            if arm64:
+                busybox = Path(kernels_dir) / "busybox-static-arm64" / "bin" / "busybox"
+                guest_build = self.build.parent / "build-aarch64"
+                if not (guest_build / "vma-harness").exists() or not busybox.exists():
+                    self.skip("6", item, "no aarch64 build (bash scripts/cross-aarch64.sh) or arm64 busybox")
+                    continue
+                extra = ["--guest-build", str(guest_build)]
+            image = kernel_image(path)
+            initrd = workdir / ("bare-initrd-%s.cpio" % name)
+            initrd.write_bytes(bare_initramfs(busybox))
+            log("vm: %s: bare boot to init, then `vma-harness vm -- run` (%d each)" % (name, reps))
+            bare = [bare_boot(image, initrd, "max", arm64=arm64) for _ in range(reps)]
+            runs = []
+            for _ in range(reps):
+                with tempfile.TemporaryFile() as out:
+                    r = run_timed([str(self.harness), "vm", "--kernel", str(path), "--accel", "tcg"] + extra +
+                                  ["--", "run"], stdout=out, timeout=600)
+                    out.seek(0)
+                    text = out.read().decode(errors="replace")
+                if r["rc"] != 0:
+                    raise BenchError("vma-harness vm --kernel %s -- run: exit %d: %s %s"
+                                     % (name, r["rc"], r["stderr"].strip()[-400:], text[-300:]))
+                r["summary"] = next((l for l in reversed(text.splitlines()) if " probes: " in l), "")
+                r["release"] = next((l.split()[1] for l in text.splitlines() if l.startswith("kernel ")), "?")
+                runs.append(r)
+            bst, st = stats(bare), stats([r["wall"] for r in runs])
+            over = st["median"] - bst["median"]
+            self.row("6", "%s (%s)" % (item, runs[0]["release"]), st, unit="ms",
+                     headline="bare boot %.1f s, +%.1f s" % (bst["median"], over),
+                     detail="whole `vma-harness vm -- run` process under TCG (%s); bare boot to a busybox init "
+                            "%.1f s (median); %s" % ("aarch64 build" if arm64 else "cpu max", bst["median"],
+                                                      runs[0]["summary"].strip()),
+                     key="vm_six_%s" % name)
+
     def vm_arm64_bench(self, workdir, kernels_dir):
         """Issue 15: Debian 12's arm64 kernel under TCG, `vma-harness vm --
         run` (boot included) beside its bare boot; target <= 20 s."""
@@ -901,7 +956,7 @@ class Run:
         if not (guest_build / "vma-harness").exists():
             self.skip("6", "arm64 guest", "no aarch64 build in %s (bash scripts/cross-aarch64.sh)" % guest_build)
             return
-        image = next(path.glob("boot/vmlinuz-*"))
+        image = kernel_image(path)
         initrd = workdir / "bare-initrd-arm64.cpio"
         initrd.write_bytes(bare_initramfs(busybox))
         reps = self.cfg["vm_reps"]
@@ -1002,6 +1057,16 @@ def bare_initramfs(busybox=BUSYBOX):
     entry("TRAILER!!!", 0)
     out.extend(b"\0" * (-len(out) % 512))
     return bytes(out)
+
+
+def kernel_image(path):
+    """The image of an unpacked kernel package: boot/vmlinuz-* (Debian
+    11-13) or usr/lib/modules/RELEASE/vmlinuz (sid's split packages)."""
+    for pattern in ("boot/vmlinuz-*", "usr/lib/modules/*/vmlinuz", "lib/modules/*/vmlinuz"):
+        found = sorted(Path(path).glob(pattern))
+        if found:
+            return found[0]
+    raise BenchError("%s: no kernel image" % path)
 
 
 def bare_boot(image, initrd, cpu, timeout=300, arm64=False):

@@ -54,11 +54,25 @@ Expectation arm64_rodata_write(const Environment&) {
   return e;
 }
 
+/// Before Linux 5.11 the kernel cleared the tag byte of si_addr for every
+/// reader, ptrace included; 5.11 (dceec3ff7807, "arm64: expose FAR_EL1 tag
+/// bits in siginfo") keeps it for tracers and for handlers that ask with
+/// SA_EXPOSE_TAGBITS. Expectations whose address carries a tag follow it.
+Expectation tagged_target(Expectation e, const Environment& env, const char* kept) {
+  if (env.kernel.at_least(5, 11)) {
+    e.why += std::string(", ") + kept;
+    return e;
+  }
+  e.target_untagged = true;
+  e.why += ", tag cleared in si_addr for every reader before Linux 5.11 (dceec3ff7807)";
+  return e;
+}
+
 Expectation arm64_mte_sync(const Environment& env) {
   if (!env.cpu.mte) return skip_expectation("no MTE (AT_HWCAP2 lacks HWCAP2_MTE)");
   auto e = fault_expectation(SIGSEGV, SEGV_MTESERR, A::target, {R::anon});
-  e.why = "synchronous tag check: the faulting store, tag kept in si_addr bits 59:56 for a tracer";
-  return e;
+  e.why = "synchronous tag check: the faulting store";
+  return tagged_target(e, env, "tag kept in si_addr bits 59:56 for a tracer");
 }
 
 Expectation arm64_mte_async(const Environment& env) {
@@ -87,10 +101,10 @@ Expectation arm64_bti_landing(const Environment& env) {
   return e;
 }
 
-Expectation arm64_tbi_read(const Environment&) {
+Expectation arm64_tbi_read(const Environment& env) {
   auto e = fault_expectation(SIGSEGV, SEGV_MAPERR, A::target, {R::unmapped});
-  e.why = "the tag is ignored by translation: the unmapped page faults, tag kept in si_addr for a tracer";
-  return e;
+  e.why = "the tag is ignored by translation: the unmapped page faults";
+  return tagged_target(e, env, "tag kept in si_addr for a tracer");
 }
 
 constexpr ArchExpectation kArm64Expectations[] = {

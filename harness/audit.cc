@@ -308,7 +308,8 @@ AuditFacts read_audit_facts(const Environment& env) {
 }
 
 std::map<std::string, AuditExpectation, std::less<>> audit_expectations(std::string_view profile,
-                                                                          std::string_view arch) {
+                                                                          std::string_view arch,
+                                                                          KernelVersion kernel) {
   const bool hard = profile == "hardened";
   const bool x86 = is_x86(arch);
   // CONFIG_ARCH_MMAP_RND_BITS_MIN/_MAX: x86_64 28..32, compat 8..16; arm64
@@ -330,8 +331,15 @@ std::map<std::string, AuditExpectation, std::less<>> audit_expectations(std::str
         "the legacy vsyscall page at a fixed address: xonly keeps its calls, none removes the page"}},
       {"kptr_restrict", {pick("any", "2"), "hides kernel pointers in /proc from users (1) or everyone (2)"}},
       {"ptrace_scope", {pick("any", ">= 1"), "Yama: 1 lets a process trace only its descendants, 3 forbids ptrace"}},
+      // The stock default was 1 from 5.2 (cefdca0a86be) until 5.11 made it 0
+      // (d0d4730ac2e4): a stock 5.10 passes the default profile with 1.
       {"unprivileged_userfaultfd",
-       {"0|not present", "0: userfaultfd of kernel-mode faults needs CAP_SYS_PTRACE (a race-widening primitive)"}},
+       kernel.at_least(5, 11) || hard
+           ? AuditExpectation{"0|not present",
+                              "0: userfaultfd of kernel-mode faults needs CAP_SYS_PTRACE (a race-widening primitive)"}
+           : AuditExpectation{"0|1|not present",
+                              "1 is the stock default before Linux 5.11 (d0d4730ac2e4 made it 0); 0 keeps "
+                              "userfaultfd of kernel-mode faults from users (a race-widening primitive)"}},
       {"memfd_noexec", {pick("any", ">= 1"), "1 makes memfds non-executable by default, 2 forbids executable ones"}},
       {"stack_guard_gap", {">= 256", "pages kept free below a stack VMA (stack clash); 256 since Linux 4.12"}},
       {"CONFIG_STRICT_KERNEL_RWX", {"y", "kernel text read-only, kernel data non-executable"}},
@@ -420,7 +428,7 @@ Result<AuditReport> run_audit(const std::string& profile, const Environment& env
     base = file->base;
     for (auto& [name, o] : file->overrides) overrides[name] = {o.expected, o.why};
   }
-  auto expectations = audit_expectations(base, env.arch);
+  auto expectations = audit_expectations(base, env.arch, env.kernel);
   for (auto& [name, o] : overrides) {
     auto& e = expectations[name];
     e.expected = o.expected;

@@ -73,13 +73,16 @@ AuditFacts read_audit_facts(const Environment& env);
 std::span<const std::string_view> audit_check_names();
 
 /// A profile's expectation per check, with its one-line why. `profile` is
-/// "default" or "hardened"; arch selects the numbers (x86_64, aarch64).
+/// "default" or "hardened"; arch selects the numbers (x86_64, aarch64);
+/// `kernel` the stock defaults that changed across versions (default: a
+/// current kernel).
 struct AuditExpectation {
   std::string expected;
   std::string why;
 };
 std::map<std::string, AuditExpectation, std::less<>> audit_expectations(std::string_view profile,
-                                                                          std::string_view arch);
+                                                                          std::string_view arch,
+                                                                          KernelVersion kernel = {99, 0, 0});
 
 /// Checks a rule's syntax: nullopt when fine, else the message
 /// ("bad number in '>= 4k'").

@@ -1,5 +1,8 @@
 #include "environment.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <sys/auxv.h>
 #include <sys/personality.h>
 #include <sys/utsname.h>
@@ -7,6 +10,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <utility>
 #include <fstream>
 #include <sstream>
 #include <set>
@@ -45,6 +51,55 @@ int to_int(const std::string& s, int fallback) {
   } catch (...) {
     return fallback;
   }
+}
+
+/// The hypervisor signature of CPUID leaf 0x40000000 (EBX, ECX, EDX) when
+/// CPUID.1:ECX bit 31 (hypervisor present) is set; "" on bare metal and
+/// on other architectures.
+std::string hypervisor_signature() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 31))) return {};
+  __cpuid(0x40000000, a, b, c, d);
+  char sig[13] = {};
+  std::memcpy(sig, &b, 4);
+  std::memcpy(sig + 4, &c, 4);
+  std::memcpy(sig + 8, &d, 4);
+  std::string s(sig);  // up to the first NUL ("KVMKVMKVM\0\0\0")
+  for (char& ch : s)
+    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '?';
+  return s.empty() ? "(unnamed)" : s;
+#else
+  return {};
+#endif
+}
+
+/// What the CPU itself says it runs on: "tcg", "kvm", "other" (another
+/// hypervisor), "none" (x86 without the hypervisor bit: bare metal), or
+/// "unknown"; and how it said so. x86 QEMU TCG answers CPUID leaf
+/// 0x40000000 with "TCGTCGTCGTCG" (QEMU's target/i386/cpu.c, property
+/// tcg-cpuid, on by default), KVM with "KVMKVMKVM" (QEMU's and others',
+/// Firecracker's too). arm64 has no such leaf; QEMU's emulated `max` CPU
+/// has MIDR implementer 0 (target/arm/cpu64.c), reserved for software and
+/// used by no silicon, while KVM passes the host's MIDR through.
+std::pair<std::string, std::string> virtualization_of_cpu(const std::string& hypervisor) {
+#if defined(__x86_64__) || defined(__i386__)
+  if (hypervisor.empty()) return {"none", "cpuid"};
+  if (hypervisor == "TCGTCGTCGTCG") return {"tcg", "cpuid"};
+  if (hypervisor == "KVMKVMKVM") return {"kvm", "cpuid"};
+  return {"other", "cpuid"};
+#elif defined(__aarch64__)
+  std::istringstream in(read_file("/proc/cpuinfo"));
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("CPU implementer")) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos && trim(line.substr(colon + 1)) == "0x00") return {"tcg", "midr"};
+      break;
+    }
+  return {"unknown", ""};
+#else
+  return {"unknown", ""};
+#endif
 }
 
 /// arm64 features from the auxiliary vector (arch/arm64/include/uapi/asm/hwcap.h)
@@ -193,6 +248,17 @@ Environment detect_environment(unsigned probe_uid) {
   e.norandmaps = cmdline_param(cmdline, "norandmaps").has_value();
   e.vm_accel = cmdline_param(cmdline, "vmakit.accel").value_or("");
   e.vm_cpu = cmdline_param(cmdline, "vmakit.cpu").value_or("");
+  e.vm_accel_note = cmdline_param(cmdline, "vmakit.accel_note").value_or("");
+  e.hypervisor = hypervisor_signature();
+  auto [virt, virt_source] = virtualization_of_cpu(e.hypervisor);
+  e.virtualization = virt;
+  if (!e.vm_accel.empty()) {
+    e.vm_accel_source = "cmdline";
+  } else if (virt == "tcg") {
+    // A TCG guest nobody told: LAVA, virtme-ng, a QEMU started by hand.
+    e.vm_accel = virt;
+    e.vm_accel_source = virt_source;
+  }
   if (const char* k = std::getenv("VMA_KCONFIG")) e.kconfig_file = k;
   // personality(0xffffffff) queries without changing it.
   const int persona = personality(0xffffffff);
@@ -253,7 +319,13 @@ nlohmann::json to_json(const Environment& e) {
       {"cpu", cpu},
       {"capture", e.capture},
       {"vm", e.vm_accel.empty() ? nlohmann::json(nullptr)
-                                : nlohmann::json{{"accel", e.vm_accel}, {"cpu", e.vm_cpu}}},
+                                : nlohmann::json{{"accel", e.vm_accel},
+                                                 {"cpu", e.vm_cpu},
+                                                 {"source", e.vm_accel_source},
+                                                 {"accel_note", e.vm_accel_note.empty() ? nlohmann::json(nullptr)
+                                                                                        : nlohmann::json(e.vm_accel_note)}}},
+      {"hypervisor", e.hypervisor.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.hypervisor)},
+      {"virtualization", e.virtualization},
   };
 }
 
@@ -277,9 +349,14 @@ std::vector<std::string> describe(const Environment& e) {
   if (!e.probes_staged_in.empty())
     out.push_back("probes copied to " + e.probes_staged_in + ": uid " + std::to_string(e.probe_uid) +
                   " cannot reach the build tree");
-  if (!e.vm_accel.empty())
-    out.push_back("QEMU guest: accelerator " + e.vm_accel + ", cpu model " + e.vm_cpu +
-                  (e.tcg() ? " (TCG emulates the CPU: see the probes' notes on emulator differences)" : ""));
+  if (!e.vm_accel.empty()) {
+    std::string line = "QEMU guest: accelerator " + e.vm_accel;
+    if (!e.vm_accel_note.empty()) line += " (" + e.vm_accel_note + ")";
+    line += e.vm_cpu.empty() ? "" : ", cpu model " + e.vm_cpu;
+    if (e.vm_accel_source != "cmdline") line += ", told by the CPU (" + e.vm_accel_source + ")";
+    if (e.tcg()) line += " (TCG emulates the CPU: see the probes' notes on emulator differences)";
+    out.push_back(line);
+  }
   if (!e.container_hints.empty()) {
     std::string hints = "container hints:";
     for (const auto& h : e.container_hints) hints += " " + h;

@@ -79,10 +79,22 @@ struct Environment {
   /// A Kconfig file handed over explicitly (`--kconfig`, $VMA_KCONFIG); empty:
   /// the audit looks in /proc/config.gz and /boot.
   std::string kconfig_file;
-  /// Set when this kernel runs in a QEMU guest that `vma-harness vm` booted:
-  /// it says so on the kernel command line (`vmakit.accel=tcg|kvm`,
-  /// `vmakit.cpu=MODEL`), never guessed. Empty otherwise.
-  std::string vm_accel, vm_cpu;
+  /// Set when this kernel runs in a QEMU guest: from the kernel command
+  /// line when `vma-harness vm` booted it (`vmakit.accel=tcg|kvm`,
+  /// `vmakit.cpu=MODEL`, `vmakit.accel_note="why not kvm"`), else "tcg"
+  /// when the CPU says it is QEMU's emulator (`virtualization`), for a
+  /// guest nobody told (LAVA, virtme-ng, QEMU started by hand). Empty
+  /// otherwise.
+  std::string vm_accel, vm_cpu, vm_accel_note;
+  /// Where vm_accel came from: "cmdline", "cpuid", "midr", or empty.
+  std::string vm_accel_source;
+  /// What the CPU says it runs on (virtualization_of_cpu in
+  /// environment.cc): "tcg", "kvm", "other", "none" (bare metal), "unknown".
+  std::string virtualization;
+  /// The hypervisor the CPU names (CPUID leaf 0x40000000: "TCGTCGTCGTCG",
+  /// "KVMKVMKVM", "Microsoft Hv", ...), empty on bare metal or when the
+  /// architecture has no such leaf.
+  std::string hypervisor;
   /// Under QEMU's TCG emulator (vmakit.accel=tcg): where TCG is known to differ
   /// from hardware, expectations follow what the architecture guarantees.
   bool tcg() const { return vm_accel == "tcg"; }

@@ -48,7 +48,8 @@ std::string to_string(Status s) {
 
 namespace {
 
-std::string rule_text(AddrRule r, Addr value) {
+std::string rule_text(AddrRule r, Addr value, bool untagged = false) {
+  if (r == AddrRule::target && untagged) return "target-untagged";
   return r == AddrRule::exact ? hex(value) : to_string(r);
 }
 
@@ -74,8 +75,8 @@ std::string describe(const Expectation& e) {
   switch (e.outcome) {
     case Outcome::fault: {
       std::string s = signal_code_text(e.signo, e.code);
-      if (e.addr != AddrRule::any) s += " addr=" + rule_text(e.addr, e.addr_value);
-      if (e.pc != AddrRule::any) s += " pc=" + rule_text(e.pc, e.pc_value);
+      if (e.addr != AddrRule::any) s += " addr=" + rule_text(e.addr, e.addr_value, e.target_untagged);
+      if (e.pc != AddrRule::any) s += " pc=" + rule_text(e.pc, e.pc_value, e.target_untagged);
       if (!e.regions.empty()) s += " " + kinds_text(e.regions);
       return s;
     }
@@ -92,8 +93,8 @@ nlohmann::json to_json(const Expectation& e) {
   if (e.signo) j["signal"] = signal_name(*e.signo);
   if (e.code) j["code"] = e.signo ? si_code_name(*e.signo, *e.code) : std::to_string(*e.code);
   if (e.outcome == Outcome::fault) {
-    j["addr"] = rule_text(e.addr, e.addr_value);
-    j["pc"] = rule_text(e.pc, e.pc_value);
+    j["addr"] = rule_text(e.addr, e.addr_value, e.target_untagged);
+    j["pc"] = rule_text(e.pc, e.pc_value, e.target_untagged);
     std::vector<std::string> kinds;
     for (RegionKind k : e.regions) kinds.emplace_back(to_string(k));
     j["region"] = kinds;
@@ -199,7 +200,7 @@ namespace {
 
 /// Checks an address against a rule; returns a complaint or "".
 std::string check_addr(const char* what, AddrRule rule, Addr value, std::optional<Addr> got,
-                       const Observation& o) {
+                       const Observation& o, bool untagged) {
   if (rule == AddrRule::any) return {};
   if (!got) return std::string("no ") + what + " observed";
   auto mismatch = [&](const std::string& want) {
@@ -211,6 +212,12 @@ std::string check_addr(const char* what, AddrRule rule, Addr value, std::optiona
     case AddrRule::exact: return *got == value ? "" : mismatch(hex(value));
     case AddrRule::target:
       if (!o.target) return std::string("the probe printed no target line to check ") + what;
+      if (untagged) {
+        // Linux before 5.11 cleared the tag byte in si_addr for every
+        // reader, a tracer included (tagged si_addr: dceec3ff7807, 5.11).
+        const Addr want = o.target_untagged ? *o.target_untagged : *o.target;
+        return *got == want ? "" : mismatch("the target without its tag " + hex(want));
+      }
       if (*got == *o.target) return {};
       // arm64: a signal handler without SA_EXPOSE_TAGBITS gets si_addr with
       // the tag byte cleared (arch_untagged_si_addr, Linux 5.11 dceec3ff); a
@@ -263,9 +270,9 @@ Verdict judge(const Expectation& e, const Observation& o, std::uint64_t mmap_min
         return {Status::fail, "si_code " + (o.code ? si_code_name(s, *o.code) : std::string("unknown")) +
                                   ", expected " + si_code_name(s, *e.code)};
       }
-      if (auto c = check_addr("si_addr", e.addr, e.addr_value, o.addr, o); !c.empty())
+      if (auto c = check_addr("si_addr", e.addr, e.addr_value, o.addr, o, e.target_untagged); !c.empty())
         return {Status::fail, c};
-      if (auto c = check_addr("pc", e.pc, e.pc_value, o.pc, o); !c.empty()) return {Status::fail, c};
+      if (auto c = check_addr("pc", e.pc, e.pc_value, o.pc, o, e.target_untagged); !c.empty()) return {Status::fail, c};
       if (!e.regions.empty()) {
         const Annotation* a = o.region_annotation();
         if (!a) return {Status::fail, "the fault address could not be annotated"};

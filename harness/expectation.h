@@ -59,6 +59,11 @@ struct Expectation {
   bool skip_ok = true;
   /// The profile requires vm.mmap_min_addr of at least this much.
   std::optional<std::uint64_t> mmap_min_addr_at_least;
+  /// An addr or pc rule `target` means the target with its arm64 tag byte
+  /// cleared, for every capture method (Linux before 5.11 cleared the tag
+  /// in si_addr for tracers too). Otherwise the whole tagged target, or the
+  /// cleared one for a signal handler without SA_EXPOSE_TAGBITS.
+  bool target_untagged = false;
   /// Why this expectation holds here ("vsyscall xonly: reads fault").
   std::string why;
 };

@@ -83,14 +83,18 @@ Result<Kconfig> read_kconfig(const std::string& release, const std::string& file
   } else if (errno != ENOENT) {
     proc_problem = proc + ": " + std::strerror(errno);
   }
-  std::ifstream in(boot);
-  if (in) {
+  // Debian 11-13 install the config as /boot/config-RELEASE; Debian 14's
+  // split packages (linux-binary-*) as /usr/lib/modules/RELEASE/config.
+  const std::string modules = "/usr/lib/modules/" + release + "/config";
+  for (const std::string& path : {boot, modules}) {
+    std::ifstream in(path);
+    if (!in) continue;
     std::stringstream ss;
     ss << in.rdbuf();
-    return parse_kconfig(ss.str(), boot);
+    return parse_kconfig(ss.str(), path);
   }
-  if (proc_problem.empty()) return Error{"no " + proc + " or " + boot};
-  return Error{proc_problem + "; no " + boot};
+  if (proc_problem.empty()) return Error{"no " + proc + ", " + boot + " or " + modules};
+  return Error{proc_problem + "; no " + boot + " or " + modules};
 }
 
 }  // namespace vma::harness

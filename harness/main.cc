@@ -495,7 +495,7 @@ struct GuestOptions {
   vm::VmOptions vm;
   void add(po::options_description& d) {
     d.add_options()
-        ("accel", po::value(&vm.accel), "auto (KVM when /dev/kvm works, else TCG), kvm or tcg")
+        ("accel", po::value(&vm.accel), "auto (KVM when its guest reaches init within 20 s, else TCG), kvm or tcg")
         ("memory", po::value(&vm.memory_mib), "guest memory in MiB (default 2048)")
         ("smp", po::value(&vm.smp), "guest CPUs (default: 1 under TCG, up to 2 under KVM)")
         ("timeout", po::value(&vm.timeout), "seconds for boot and run before QEMU is killed (default 300)")
@@ -551,10 +551,12 @@ int cmd_vm(const std::vector<std::string>& all) {
   if (g.vm.exec && !g.vm.host_root) return usage_error("--exec needs --host-root (the initramfs has only busybox and the harness)");
   if (auto err = g.complete()) return usage_error(*err);
   g.vm.args = inner;
-  auto run = vm::run_vm(g.vm, [](const std::string& line) { std::cerr << line << "\n"; });
+  auto run = vm::run_vm(
+      g.vm, [](const std::string& line) { std::cerr << line << "\n"; },
+      [](const std::string& note) { std::cerr << "vma-harness: " << note << "\n"; });
   if (!run) {
     std::cerr << "vma-harness: " << run.error().message << "\n";
-    return kExitUsage;
+    return vm::stop_signal() ? 128 + vm::stop_signal() : kExitUsage;
   }
   std::cout << run->result.output << std::flush;
   return run->result.exit_status;
@@ -621,52 +623,13 @@ int cmd_matrix(const std::vector<std::string>& args) {
   std::vector<std::string> inner = {"run", "--format", "json", "--profile", profile};
   if (with_audit) inner.push_back("--with-audit");
   if (with_aslr) inner.push_back("--with-aslr");
-  const bool progress = isatty(STDERR_FILENO);
-  std::vector<vm::MatrixEntry> entries;
-  const std::size_t total = kernels.size() * cpus.size();
-  for (const auto& k : kernels) {
-    for (const auto& cpu : cpus) {
-      vm::VmOptions o = g.vm;
-      o.kernel = k;
-      o.cpu = cpu;
-      o.args = inner;
-      vm::MatrixEntry e;
-      e.kernel = fs::path(k).lexically_normal().filename().string();
-      e.cpu = cpu;
-      if (progress)
-        std::fprintf(stderr, "[%zu/%zu] %s cpu %s: booting...", entries.size() + 1, total, e.kernel.c_str(),
-                     cpu.empty() ? "(default)" : cpu.c_str());
-      std::vector<std::string> console;
-      const auto t0 = std::chrono::steady_clock::now();
-      auto run = vm::run_vm(o, [&](const std::string& line) { console.push_back(line); });
-      e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (run) {
-        e.kernel = run->kernel.label;
-        e.release = run->kernel.release;
-        e.cpu = run->cpu;
-        e.accel = run->accel;
-        e.exit_status = run->result.exit_status;
-        try {
-          e.report = nlohmann::json::parse(run->result.output);
-        } catch (const nlohmann::json::exception&) {
-          std::string tail;
-          for (std::size_t i = console.size() > 10 ? console.size() - 10 : 0; i < console.size(); ++i)
-            tail += "\n  | " + console[i];
-          e.error = "vm " + e.kernel + ": the guest's vma-harness exited " + std::to_string(e.exit_status) +
-                    " without a JSON report" + tail;
-          e.exit_status = 2;
-        }
-      } else {
-        e.error = run.error().message;
-      }
-      if (progress)
-        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s cpu %s: %s in %.1f s\n", entries.size() + 1, total,
-                     e.kernel.c_str(), e.cpu.empty() ? "(default)" : e.cpu.c_str(),
-                     !e.report ? "ERROR" : e.exit_status == 0 ? "pass" : "FAIL", e.seconds);
-      entries.push_back(std::move(e));
-    }
-  }
-  return print(entries);
+  g.vm.args = inner;
+  const vm::MatrixRun m = vm::run_matrix(g.vm, kernels, cpus, isatty(STDERR_FILENO));
+  const int status = print(m.entries);
+  if (!m.stop_signal) return status;
+  std::cerr << "vma-harness: matrix interrupted by " << strsignal(m.stop_signal) << " after " << m.entries.size()
+            << " of " << m.planned << " runs; QEMU killed\n";
+  return 128 + m.stop_signal;
 }
 
 }  // namespace
@@ -691,8 +654,12 @@ int main(int argc, char** argv) {
     if (cmd == "demo") return cmd_demo(args);
     if (cmd == "aslr") return cmd_aslr(args);
     if (cmd == "audit") return cmd_audit(args);
-    if (cmd == "vm") return cmd_vm(args);
-    if (cmd == "matrix") return cmd_matrix(args);
+    if (cmd == "vm" || cmd == "matrix") {
+      // From the first instruction on: a SIGINT before QEMU is up stays
+      // pending until the guest code takes it (vm::pending_stop).
+      sigprocmask(SIG_BLOCK, &stop, nullptr);
+      return cmd == "vm" ? cmd_vm(args) : cmd_matrix(args);
+    }
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::cout << kUsage;
       return 0;

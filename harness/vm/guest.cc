@@ -8,8 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 namespace vma::harness::vm {
@@ -254,7 +257,63 @@ std::string last_lines_text(const ConsoleParser& p) {
 
 }  // namespace
 
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+
+sigset_t stop_set() {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  return stop;
+}
+
+/// A signalfd for SIGINT and SIGTERM, blocked while it lives (the caller
+/// usually blocked them already: one that arrived earlier is still pending
+/// and reads at once).
+class StopSignalFd {
+ public:
+  StopSignalFd() {
+    const sigset_t stop = stop_set();
+    sigprocmask(SIG_BLOCK, &stop, &old_);
+    fd_ = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+  }
+  StopSignalFd(const StopSignalFd&) = delete;
+  StopSignalFd& operator=(const StopSignalFd&) = delete;
+  ~StopSignalFd() {
+    if (fd_ >= 0) close(fd_);
+    sigprocmask(SIG_SETMASK, &old_, nullptr);
+  }
+  int fd() const { return fd_; }
+  /// The signal read, kept for stop_signal(); 0 when none was there.
+  int take() {
+    signalfd_siginfo si{};
+    if (fd_ < 0 || read(fd_, &si, sizeof si) != sizeof si) return 0;
+    g_stop_signal = static_cast<int>(si.ssi_signo);
+    return g_stop_signal;
+  }
+
+ private:
+  sigset_t old_;
+  int fd_ = -1;
+};
+
+}  // namespace
+
+int stop_signal() { return g_stop_signal; }
+
+int pending_stop() {
+  if (g_stop_signal) return g_stop_signal;
+  sigset_t pending;
+  sigpending(&pending);
+  if (!sigismember(&pending, SIGINT) && !sigismember(&pending, SIGTERM)) return 0;
+  StopSignalFd s;
+  return s.take();
+}
+
 bool qemu_runs(const std::vector<std::string>& argv, double deadline_s) {
+  StopSignalFd sig;
   QemuProcess q;
   const std::string quit = "quit\n";
   if (!q.start(argv, &quit)) return false;
@@ -263,38 +322,35 @@ bool qemu_runs(const std::vector<std::string>& argv, double deadline_s) {
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0) return false;  // the destructor kills it
-    pollfd fd{q.fd(), POLLIN, 0};
-    if (poll(&fd, 1, static_cast<int>(left)) > 0 && read(q.fd(), buf, sizeof buf) <= 0) break;
+    pollfd fds[2] = {{q.fd(), POLLIN, 0}, {sig.fd(), POLLIN, 0}};
+    if (poll(fds, 2, static_cast<int>(left)) <= 0) continue;
+    if ((fds[1].revents & POLLIN) && sig.take()) return false;
+    if ((fds[0].revents & (POLLIN | POLLHUP)) && read(q.fd(), buf, sizeof buf) <= 0) break;
   }
   const int status = q.wait();
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadline_s,
-                              const std::function<void(const std::string&)>& on_console) {
+GuestOutcome run_guest(const std::vector<std::string>& argv, const GuestLimits& limits,
+                       const std::function<void(const std::string&)>& on_console) {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
-  const auto deadline = t0 + std::chrono::duration<double>(deadline_s);
-  // SIGINT and SIGTERM arrive on a signalfd (the caller blocked them): QEMU
-  // is killed before we go.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  sigset_t old;
-  sigprocmask(SIG_BLOCK, &stop, &old);
-  const int sfd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
-  struct Restore {
-    sigset_t mask;
-    int fd;
-    ~Restore() {
-      if (fd >= 0) close(fd);
-      sigprocmask(SIG_SETMASK, &mask, nullptr);
-    }
-  } restore{old, sfd};
+  const auto deadline = t0 + std::chrono::duration<double>(limits.deadline);
+  const auto progress_deadline = t0 + std::chrono::duration<double>(limits.progress);
+  // SIGINT and SIGTERM arrive on a signalfd: QEMU is killed before we go.
+  StopSignalFd sig;
+  GuestOutcome out;
+  if (stop_signal() || sig.take()) {
+    out.failure = GuestFailure::interrupted;
+    out.error = std::string("interrupted by ") + strsignal(stop_signal()) + " before QEMU started";
+    return out;
+  }
 
   QemuProcess qemu;
-  if (auto r = qemu.start(argv); !r) return r.error();
+  if (auto r = qemu.start(argv); !r) {
+    out.error = r.error().message;
+    return out;
+  }
   ConsoleParser parser;
   bool err_open = true;
   std::string qemu_err;  // QEMU's own messages: kept apart from the guest's output
@@ -304,24 +360,33 @@ Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadl
   };
   std::string why;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
-    if (left <= 0) {
-      why = "no report within " + std::to_string(static_cast<int>(deadline_s)) + " s " +
+    const auto now = clock::now();
+    if (limits.progress > 0 && !parser.reached_init() && now >= progress_deadline) {
+      out.failure = GuestFailure::no_progress;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%g", limits.progress);
+      why = std::string("the guest made no progress: it did not reach init within ") + buf + " s; QEMU killed";
+      break;
+    }
+    auto until = deadline;
+    if (limits.progress > 0 && !parser.reached_init()) until = std::min(until, progress_deadline);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+    if (now >= deadline) {
+      why = "no report within " + std::to_string(static_cast<int>(limits.deadline)) + " s " +
             (parser.reached_init() ? "after init (the command hung?)" : "(the kernel never reached init)") +
             "; QEMU killed";
       break;
     }
-    pollfd fds[3] = {{qemu.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {err_open ? qemu.err_fd() : -1, POLLIN, 0}};
-    const int n = poll(fds, 3, static_cast<int>(std::min<long long>(left, 1000)));
+    pollfd fds[3] = {{qemu.fd(), POLLIN, 0}, {sig.fd(), POLLIN, 0}, {err_open ? qemu.err_fd() : -1, POLLIN, 0}};
+    const int n = poll(fds, 3, static_cast<int>(std::clamp<long long>(left, 0, 1000)));
     if (n < 0 && errno != EINTR) {
       why = std::string("poll: ") + std::strerror(errno);
       break;
     }
     if (n <= 0) continue;
-    if (sfd >= 0 && (fds[1].revents & POLLIN)) {
-      signalfd_siginfo si{};
-      (void)!read(sfd, &si, sizeof si);
-      why = std::string("interrupted by ") + strsignal(static_cast<int>(si.ssi_signo)) + "; QEMU killed";
+    if ((fds[1].revents & POLLIN) && sig.take()) {
+      out.failure = GuestFailure::interrupted;
+      why = std::string("interrupted by ") + strsignal(stop_signal()) + "; QEMU killed";
       break;
     }
     if (fds[2].revents & (POLLIN | POLLHUP)) {
@@ -343,6 +408,12 @@ Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadl
   }
   qemu.kill_group();
   const int status = qemu.wait();
+  // QEMU's last words (a KVM "emulation failure" dump) may still be in
+  // its stderr pipe.
+  if (err_open) {
+    char buf[4096];
+    for (ssize_t got; (got = read(qemu.err_fd(), buf, sizeof buf)) > 0;) qemu_err.append(buf, static_cast<std::size_t>(got));
+  }
   parser.finish();
   flush();
   // What QEMU said (an unknown CPU model, a missing file) ends the console
@@ -353,18 +424,24 @@ Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadl
     if (nl > p) parser.note(qemu_err.substr(p, nl - p));
     p = nl + 1;
   }
-  GuestResult r;
-  r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-  if (!why.empty()) return Error{why + last_lines_text(parser)};
+  if (!why.empty()) {
+    out.error = why + last_lines_text(parser);
+    return out;
+  }
   if (!parser.exit_status()) {
     std::string how = WIFEXITED(status) ? "QEMU exited with status " + std::to_string(WEXITSTATUS(status))
                                         : std::string("QEMU died of ") + strsignal(WTERMSIG(status));
-    if (!parser.reached_init()) return Error{"the kernel never reached init (" + how + ")" + last_lines_text(parser)};
-    return Error{"the guest stopped before its report (" + how + ")" + last_lines_text(parser)};
+    out.error = (parser.reached_init() ? "the guest stopped before its report (" + how + ")"
+                                       : "the kernel never reached init (" + how + ")") +
+                last_lines_text(parser);
+    return out;
   }
+  GuestResult r;
+  r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
   r.exit_status = *parser.exit_status();
   r.output = parser.output();
-  return r;
+  out.result = std::move(r);
+  return out;
 }
 
 }  // namespace vma::harness::vm

@@ -78,19 +78,56 @@ struct GuestResult {
   double seconds = 0;   ///< QEMU start to exit
 };
 
+/// Why a guest run ended without a report.
+enum class GuestFailure {
+  /// QEMU missing, the kernel died, no report before the deadline...
+  error,
+  /// The guest did not reach init within the progress deadline (an
+  /// accelerator that starts a guest but never runs it: nested KVM).
+  no_progress,
+  /// SIGINT or SIGTERM arrived (stop_signal() says which).
+  interrupted,
+};
+
+/// A guest run: the report, or why there is none.
+struct GuestOutcome {
+  std::optional<GuestResult> result;
+  GuestFailure failure = GuestFailure::error;
+  /// What happened, ending with the last console lines; empty on success.
+  std::string error;
+};
+
+/// The limits of one guest run, in seconds.
+struct GuestLimits {
+  double deadline = 300;  ///< boot and run, then QEMU is killed
+  /// The guest must reach init (print its first marker) within this many
+  /// seconds, else the run ends as GuestFailure::no_progress; 0: no such
+  /// limit.
+  double progress = 0;
+};
+
+/// SIGINT or SIGTERM, once one stopped a run (the process blocks both in
+/// `vm` and `matrix` and takes them from a signalfd while a guest runs, or
+/// from pending_stop() between runs); 0 until then.
+int stop_signal();
+
+/// Takes a pending SIGINT or SIGTERM (blocked by the caller) without
+/// waiting; its number, also kept for stop_signal(), or 0.
+int pending_stop();
+
 /// True when QEMU `argv` (started paused, `-S -monitor stdio`) exits 0
 /// after a `quit` on its monitor within `deadline_s`: KVM is usable when
 /// QEMU can create its vCPUs there (an openable /dev/kvm is not enough:
 /// nested setups fail to set MSRs).
+/// A SIGINT or SIGTERM ends the wait (false; stop_signal() says which).
 bool qemu_runs(const std::vector<std::string>& argv, double deadline_s);
 
-/// Runs `argv` (QEMU) until the guest reports or `deadline_s` passes.
-/// Console lines after init outside the report go to `on_console` (may be
-/// empty).
-/// Errors (QEMU missing, did not reach init, no report, deadline, SIGINT or
-/// SIGTERM) say what happened and end with the last console lines; QEMU's
-/// process group is killed and reaped on every path.
-Result<GuestResult> run_guest(const std::vector<std::string>& argv, double deadline_s,
-                              const std::function<void(const std::string&)>& on_console);
+/// Runs `argv` (QEMU) until the guest reports or a limit passes. Console
+/// lines after init outside the report go to `on_console` (may be empty).
+/// Failures (QEMU missing, did not reach init, no progress, no report,
+/// deadline, SIGINT or SIGTERM) say what happened and end with the last
+/// console lines; QEMU's process group is killed and reaped on every path.
+GuestOutcome run_guest(const std::vector<std::string>& argv, const GuestLimits& limits,
+                       const std::function<void(const std::string&)>& on_console);
 
 }  // namespace vma::harness::vm

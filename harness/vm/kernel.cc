@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -42,6 +43,39 @@ std::optional<std::string> read_head(const std::string& path, std::size_t n) {
 
 }  // namespace
 
+namespace {
+
+/// The images of an unpacked package: boot/vmlinuz-RELEASE (Debian 11-13's
+/// linux-image-*), or {usr/,}lib/modules/RELEASE/vmlinuz (Debian 14 and
+/// sid split the kernel: linux-binary-* ships the image and its config
+/// there, linux-image-* is an empty package depending on it).
+std::vector<std::pair<fs::path, std::string>> package_images(const fs::path& dir) {
+  std::vector<std::pair<fs::path, std::string>> images;  // (image, release)
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir / "boot", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("vmlinuz-")) images.emplace_back(e.path(), name.substr(std::strlen("vmlinuz-")));
+  }
+  for (const char* base : {"usr/lib/modules", "lib/modules"})
+    for (const auto& e : fs::directory_iterator(dir / base, ec))
+      if (fs::is_regular_file(e.path() / "vmlinuz", ec)) {
+        const std::string release = e.path().filename().string();
+        const bool seen = std::any_of(images.begin(), images.end(), [&](const auto& i) { return i.second == release; });
+        if (!seen) images.emplace_back(e.path() / "vmlinuz", release);
+      }
+  return images;
+}
+
+/// The first of `candidates` that exists, or "".
+std::string first_existing(std::initializer_list<fs::path> candidates) {
+  std::error_code ec;
+  for (const auto& c : candidates)
+    if (fs::is_regular_file(c, ec)) return c.string();
+  return {};
+}
+
+}  // namespace
+
 Result<KernelImage> resolve_kernel(const std::string& path) {
   KernelImage k;
   k.label = fs::path(path).lexically_normal().filename().string();
@@ -50,17 +84,18 @@ Result<KernelImage> resolve_kernel(const std::string& path) {
   const auto st = fs::status(path, ec);
   if (ec || !fs::exists(st)) return Error{path + ": " + std::strerror(ENOENT)};
   if (fs::is_directory(st)) {
-    std::vector<fs::path> images;
-    for (const auto& e : fs::directory_iterator(fs::path(path) / "boot", ec))
-      if (e.path().filename().string().starts_with("vmlinuz-")) images.push_back(e.path());
-    if (images.empty()) return Error{path + ": no boot/vmlinuz-* in this directory (an unpacked linux-image package?)"};
-    if (images.size() > 1) return Error{path + ": more than one boot/vmlinuz-*; name the image file instead"};
-    k.image = images.front().string();
-    k.release = images.front().filename().string().substr(std::strlen("vmlinuz-"));
-    const fs::path config = fs::path(path) / "boot" / ("config-" + k.release);
-    if (fs::exists(config, ec)) k.config = config.string();
+    const auto images = package_images(path);
+    if (images.empty())
+      return Error{path + ": no boot/vmlinuz-* or usr/lib/modules/*/vmlinuz in this directory (an unpacked "
+                   "linux-image or linux-binary package?)"};
+    if (images.size() > 1) return Error{path + ": more than one kernel image in this directory; name the image file instead"};
+    k.image = images.front().first.string();
+    k.release = images.front().second;
+    const fs::path dir(path);
+    k.config = first_existing({dir / "boot" / ("config-" + k.release), dir / "usr/lib/modules" / k.release / "config",
+                               dir / "lib/modules" / k.release / "config"});
     for (const char* base : {"lib/modules", "usr/lib/modules"}) {
-      const fs::path m = fs::path(path) / base / k.release;
+      const fs::path m = dir / base / k.release;
       if (fs::is_directory(m, ec)) k.modules_dir = m.string();
     }
   } else {
@@ -70,12 +105,23 @@ Result<KernelImage> resolve_kernel(const std::string& path) {
     auto release = bzimage_release(*head);
     const GuestArch* arch = image_guest_arch(*head);
     if (!release && !arch) return Error{path + ": not a kernel image (no bzImage setup header, no arm64 Image header)"};
-    // An arm64 Image does not carry its release: the file name's, as in /boot.
-    const std::string name = fs::path(path).filename().string();
-    k.release = release ? *release : name.starts_with("vmlinuz-") ? name.substr(8) : name;
-    // A config-RELEASE next to the image, as in /boot.
-    const fs::path config = fs::path(path).parent_path() / ("config-" + k.release);
-    if (fs::exists(config, ec)) k.config = config.string();
+    // An arm64 Image does not carry its release: the file name's, as in
+    // /boot, or its directory's, as in usr/lib/modules/RELEASE/vmlinuz.
+    const fs::path file(path);
+    const std::string name = file.filename().string();
+    const fs::path parent = fs::absolute(file, ec).parent_path();
+    const bool in_modules = parent.parent_path().filename() == "modules";
+    k.release = release                    ? *release
+                : name.starts_with("vmlinuz-") ? name.substr(8)
+                : in_modules               ? parent.filename().string()
+                                           : name;
+    // Its config beside it: config-RELEASE (as in /boot) or config (as in
+    // usr/lib/modules/RELEASE/).
+    k.config = first_existing({parent / ("config-" + k.release), parent / "config"});
+    if (in_modules && (fs::is_directory(parent / "kernel", ec) || fs::exists(parent / "modules.dep", ec)))
+      k.modules_dir = parent.string();
+    // A column named "vmlinuz" says nothing: name it by its release.
+    if (!name.starts_with("vmlinuz-") && (release || in_modules)) k.label = k.release;
   }
   if (access(k.image.c_str(), R_OK) != 0) return Error{k.image + ": " + std::strerror(errno)};
   if (auto head = read_head(k.image, 0x400))

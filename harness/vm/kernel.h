@@ -2,7 +2,9 @@
 /// \file
 /// What to boot: a kernel given as an unpacked Debian kernel package (a
 /// directory with boot/vmlinuz-*, boot/config-* and lib/modules/ or
-/// usr/lib/modules/) or as a bare image file.
+/// usr/lib/modules/, as Debian 11-13 ship it; or usr/lib/modules/RELEASE/
+/// with vmlinuz and config, as Debian 14 and sid's split linux-binary-*
+/// and linux-modules-* ship it) or as a bare image file (with its config beside it: config-RELEASE or config).
 
 #include <optional>
 #include <string>
@@ -13,10 +15,15 @@
 namespace vma::harness::vm {
 
 struct KernelImage {
-  std::string label;    ///< how the user named it (the path's last component)
+  /// How the user named it: the directory's name (bookworm-amd64), an
+  /// image's file name (vmlinuz-6.1.0-57-amd64), or the release when the
+  /// file name does not say it (usr/lib/modules/RELEASE/vmlinuz).
+  std::string label;
   std::string image;    ///< the kernel image file
   std::string release;  ///< "6.1.0-57-amd64"; from the file name or the bzImage header
-  std::string config;   ///< its .config (boot/config-RELEASE), or empty
+  /// Its .config (boot/config-RELEASE, usr/lib/modules/RELEASE/config,
+  /// or beside a bare image), or empty.
+  std::string config;
   /// lib/modules/RELEASE or usr/lib/modules/RELEASE, or empty: no modules.
   std::string modules_dir;
   /// The GuestArch its image header names ("x86_64", "aarch64"), or empty

@@ -1,10 +1,15 @@
 #include "matrix.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <set>
 
 #include "report.h"  // xml_escape, one_line
+#include "guest.h"   // pending_stop, stop_signal
 
 namespace vma::harness::vm {
 namespace {
@@ -68,7 +73,9 @@ std::vector<MatrixRow> compare(const std::vector<MatrixEntry>& entries) {
     for (const char* key : {"arch", "kernel_release", "paging_levels", "vsyscall", "mmap_min_addr", "capture"})
       t.set("env", key, i, str(env, key), "");
     const auto vmj = env.value("vm", nlohmann::json::object());
-    t.set("env", "vm.accel", i, vmj.is_object() ? str(vmj, "accel") : "", "");
+    std::string accel = vmj.is_object() ? str(vmj, "accel") : "";
+    if (vmj.is_object() && !str(vmj, "accel_note").empty()) accel += " (" + str(vmj, "accel_note") + ")";
+    t.set("env", "vm.accel", i, accel, "");
     t.set("env", "vm.cpu", i, vmj.is_object() ? str(vmj, "cpu") : "", "");
     for (const auto& r : rep.value("results", nlohmann::json::array()))
       t.set("probe", str(r, "probe"), i, str(r, "status"), str(r, "reason"));
@@ -256,6 +263,62 @@ std::string matrix_junit(const std::vector<MatrixEntry>& entries) {
     s += "  </testsuite>\n";
   }
   return s + "</testsuites>\n";
+}
+
+MatrixRun run_matrix(const VmOptions& base, const std::vector<std::string>& kernels,
+                     const std::vector<std::string>& cpus, bool progress) {
+  MatrixRun m;
+  const std::size_t total = kernels.size() * cpus.size();
+  for (const auto& k : kernels) {
+    for (const auto& cpu : cpus) {
+      if (pending_stop()) break;
+      VmOptions o = base;
+      o.kernel = k;
+      o.cpu = cpu;
+      MatrixEntry e;
+      e.kernel = std::filesystem::path(k).lexically_normal().filename().string();
+      e.cpu = cpu.empty() ? "(default)" : cpu;
+      e.accel = base.accel;
+      const std::size_t n = m.entries.size() + 1;
+      if (progress) std::fprintf(stderr, "[%zu/%zu] %s cpu %s: booting...", n, total, e.kernel.c_str(), e.cpu.c_str());
+      std::vector<std::string> console;
+      const auto t0 = std::chrono::steady_clock::now();
+      auto run = run_vm(
+          o, [&](const std::string& line) { console.push_back(line); },
+          [&](const std::string& note) { std::fprintf(stderr, "%svma-harness: %s\n", progress ? "\r\033[K" : "", note.c_str()); });
+      e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (run) {
+        e.kernel = run->kernel.label;
+        e.release = run->kernel.release;
+        e.cpu = run->cpu;
+        e.accel = run->accel;
+        e.exit_status = run->result.exit_status;
+        try {
+          e.report = nlohmann::json::parse(run->result.output);
+        } catch (const nlohmann::json::exception&) {
+          std::string tail;
+          for (std::size_t i = console.size() > 10 ? console.size() - 10 : 0; i < console.size(); ++i)
+            tail += "\n  | " + console[i];
+          e.error = "vm " + e.kernel + ": the guest's vma-harness exited " + std::to_string(e.exit_status) +
+                    " without a JSON report" + tail;
+          e.exit_status = 2;
+        }
+      } else {
+        e.error = run.error().message;
+      }
+      if (progress)
+        std::fprintf(stderr, "\r\033[K[%zu/%zu] %s cpu %s: %s in %.1f s\n", n, total, e.kernel.c_str(), e.cpu.c_str(),
+                     stop_signal() ? "INTERRUPTED" : !e.report ? "ERROR" : e.exit_status == 0 ? "pass" : "FAIL",
+                     e.seconds);
+      // An interrupted boot is no result: the runs before it are the report.
+      if (stop_signal()) break;
+      m.entries.push_back(std::move(e));
+    }
+    if (stop_signal()) break;
+  }
+  m.stop_signal = stop_signal();
+  m.planned = total;
+  return m;
 }
 
 }  // namespace vma::harness::vm

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "session.h"
+
 namespace vma::harness::vm {
 
 /// One boot of the matrix.
@@ -59,5 +61,20 @@ std::string matrix_text(const std::vector<MatrixEntry>& entries, bool color);
 std::string matrix_ktap(const std::vector<MatrixEntry>& entries);
 /// JUnit: one testsuite per entry.
 std::string matrix_junit(const std::vector<MatrixEntry>& entries);
+
+/// A matrix run: the entries that ran, and the signal that stopped it.
+struct MatrixRun {
+  std::vector<MatrixEntry> entries;
+  std::size_t planned = 0;  ///< kernels x CPUs
+  int stop_signal = 0;      ///< SIGINT or SIGTERM when one ended the run early, else 0
+};
+
+/// Boots every kernel x CPU model in turn with `base` (its kernel and cpu
+/// replaced), one guest at a time. A SIGINT or SIGTERM (blocked by the
+/// caller) at any moment kills the current QEMU and boots nothing more:
+/// the entries before it are returned, the interrupted one is not.
+/// `progress`: a status line per boot on stderr.
+MatrixRun run_matrix(const VmOptions& base, const std::vector<std::string>& kernels,
+                     const std::vector<std::string>& cpus, bool progress);
 
 }  // namespace vma::harness::vm

@@ -5,6 +5,14 @@ namespace vma::harness::vm {
 std::vector<std::string> qemu_argv(const QemuSpec& s) {
   std::string append = "console=" + std::string(s.arch->console) +
                        " quiet panic=-1 rdinit=/init vmakit.accel=" + s.accel + " vmakit.cpu=" + s.cpu;
+  if (!s.accel_note.empty()) {
+    // One double-quoted parameter: the kernel's parse_args() groups it, the
+    // guest's harness reads it back from /proc/cmdline.
+    std::string note = s.accel_note.substr(0, 160);
+    for (char& c : note)
+      if (c == '"' || static_cast<unsigned char>(c) < 0x20) c = '\'';
+    append += " vmakit.accel_note=\"" + note + "\"";
+  }
   for (const auto& a : s.append) append += " " + a;
   std::vector<std::string> argv = {
       std::string(s.arch->qemu_binary),

@@ -14,6 +14,10 @@ struct QemuSpec {
   std::string kernel, initrd;
   std::string cpu;            ///< -cpu model and options, "max,la57=off"
   std::string accel;          ///< "kvm" or "tcg"
+  /// Why the accelerator is not the one asked for, or empty: passed as
+  /// `vmakit.accel_note="..."` (quotes and control bytes replaced, 160
+  /// bytes at most).
+  std::string accel_note;
   unsigned memory_mib = 2048;
   unsigned smp = 2;
   /// Host directory shared read-only over virtio-9p as mount tag "hostroot",

@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "arch.h"
@@ -22,26 +25,62 @@ namespace fs = std::filesystem;
 namespace vma::harness::vm {
 namespace {
 
-/// A private temporary directory, removed with everything in it.
-class TempDir {
+constexpr std::string_view kWorkDirPrefix = "vmakit-vm.";
+
+/// A private work directory under TMPDIR, removed with everything in it.
+/// It holds an flock on its `.lock` file while it lives: a run killed with
+/// SIGKILL leaves its directory, and the next run removes every directory
+/// whose lock nobody holds (remove_stale_work_dirs).
+class WorkDir {
  public:
-  static Result<TempDir> make() {
-    std::string tmpl = (fs::temp_directory_path() / "vmakit-vm.XXXXXX").string();
+  static Result<WorkDir> make() {
+    std::string tmpl = (fs::temp_directory_path() / (std::string(kWorkDirPrefix) + "XXXXXX")).string();
     if (!mkdtemp(tmpl.data())) return Error{"mkdtemp " + tmpl + ": " + std::strerror(errno)};
-    return TempDir(tmpl);
+    WorkDir d(tmpl);
+    d.lock_ = open((tmpl + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d.lock_ < 0 || flock(d.lock_, LOCK_EX | LOCK_NB) != 0)
+      return Error{"lock " + tmpl + "/.lock: " + std::strerror(errno)};
+    return d;
   }
-  TempDir(TempDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
-  TempDir(const TempDir&) = delete;
-  ~TempDir() {
+  WorkDir(WorkDir&& o) noexcept : path_(std::exchange(o.path_, {})), lock_(std::exchange(o.lock_, -1)) {}
+  WorkDir(const WorkDir&) = delete;
+  ~WorkDir() {
     std::error_code ec;
     if (!path_.empty()) fs::remove_all(path_, ec);
+    if (lock_ >= 0) close(lock_);
   }
   const std::string& path() const { return path_; }
 
  private:
-  explicit TempDir(std::string p) : path_(std::move(p)) {}
+  explicit WorkDir(std::string p) : path_(std::move(p)) {}
   std::string path_;
+  int lock_ = -1;
 };
+
+/// Removes the work directories of runs that were killed (SIGKILL, a
+/// crash): ours (same uid) whose lock no process holds. A directory
+/// without a lock file is one being made right now, or an older
+/// version's: left alone unless it is more than an hour old.
+void remove_stale_work_dirs() {
+  std::error_code ec;
+  const fs::path tmp = fs::temp_directory_path(ec);
+  if (ec) return;
+  for (const auto& e : fs::directory_iterator(tmp, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with(kWorkDirPrefix)) continue;
+    struct stat st{};
+    if (lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) continue;
+    const int fd = open((e.path() / ".lock").c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    bool stale = false;
+    if (fd >= 0) {
+      stale = flock(fd, LOCK_EX | LOCK_NB) == 0;
+      close(fd);
+    } else {
+      stale = errno == ENOENT && time(nullptr) - st.st_mtime > 3600;
+    }
+    if (stale) fs::remove_all(e.path(), ec);
+  }
+}
 
 /// `path` without its debug sections, copied into `dir` with `objcopy
 /// --strip-debug` (binutils; TRIPLET-objcopy first, for another arch's
@@ -137,13 +176,19 @@ Result<ForeignPrograms> foreign_programs(const VmOptions& o, const GuestArch& ar
 
 }  // namespace
 
+std::string kvm_device() {
+  const char* d = std::getenv("VMAKIT_KVM_DEVICE");
+  return d && *d ? d : "/dev/kvm";
+}
+
 Result<std::string> choose_accel(const std::string& requested, const GuestArch& arch, const std::string& cpu) {
   if (requested != "auto" && requested != "kvm" && requested != "tcg")
     return Error{"unknown accelerator '" + requested + "' (auto, kvm, tcg)"};
   if (requested == "tcg") return std::string("tcg");
-  const int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+  const std::string dev = kvm_device();
+  const int fd = open(dev.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
-    if (requested == "kvm") return Error{std::string("--accel kvm: /dev/kvm: ") + std::strerror(errno)};
+    if (requested == "kvm") return Error{"--accel kvm: " + dev + ": " + std::strerror(errno)};
     return std::string("tcg");
   }
   close(fd);
@@ -152,11 +197,30 @@ Result<std::string> choose_accel(const std::string& requested, const GuestArch& 
                                           cpu.empty() ? std::string(arch.kvm_cpu) : cpu,
                                           "-m", "64", "-display", "none", "-nodefaults", "-S", "-monitor", "stdio"};
   if (qemu_runs(probe, 10)) return std::string("kvm");
-  if (requested == "kvm") return Error{"--accel kvm: /dev/kvm opens but QEMU cannot start a guest on it"};
+  if (requested == "kvm") return Error{"--accel kvm: " + dev + " opens but QEMU cannot start a guest on it"};
   return std::string("tcg");
 }
 
-Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::string&)>& on_console) {
+namespace {
+
+/// How long a KVM guest may take to reach init before `auto` calls KVM
+/// broken (a KVM boot of Debian's kernels reaches init in 1-3 s, TCG in 3-6).
+constexpr double kKvmProgressSeconds = 20;
+
+/// What `auto` learnt of KVM in this run, per guest arch: empty when a
+/// KVM guest made progress, else why it did not ("kvm made no progress:
+/// ..."). Later boots of that arch go straight to TCG.
+std::map<std::string, std::string, std::less<>>& kvm_verdicts() {
+  static std::map<std::string, std::string, std::less<>> v;
+  return v;
+}
+
+std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+}  // namespace
+
+Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::string&)>& on_console,
+                     const std::function<void(const std::string&)>& on_note) {
   auto fail = [&](const std::string& label, const std::string& msg) {
     return Error{"vm " + label + ": " + msg};
   };
@@ -181,15 +245,21 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
     own.probes_dir = p->probes_dir;
     own.busybox = p->busybox;
   }
-  auto accel = choose_accel(o.accel, *arch, o.cpu);
-  if (!accel) return fail(label, accel.error().message);
-  run.accel = *accel;
+  if (auto v = kvm_verdicts().find(arch->name); o.accel == "auto" && v != kvm_verdicts().end() && !v->second.empty()) {
+    run.accel = "tcg";
+    run.accel_note = v->second;
+  } else {
+    auto accel = choose_accel(o.accel, *arch, o.cpu);
+    if (!accel) return fail(label, accel.error().message);
+    run.accel = *accel;
+  }
   run.cpu = o.cpu.empty() ? std::string(run.accel == "kvm" ? arch->kvm_cpu : arch->default_cpu) : o.cpu;
 
   // What goes in: busybox as /init's shell, the kernel's config, and either
   // the harness with its probes and libraries, or the modules that mount
   // the host's root.
-  auto tmp = TempDir::make();
+  remove_stale_work_dirs();
+  auto tmp = WorkDir::make();
   if (!tmp) return fail(label, tmp.error().message);
   CpioArchive cpio;
   if (access(own.busybox.c_str(), X_OK) != 0)
@@ -238,25 +308,45 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
   const std::string initrd = tmp->path() + "/initrd.cpio";
   if (auto r = write_file(initrd, cpio.finish()); !r) return fail(label, r.error().message);
 
-  QemuSpec q;
-  q.arch = arch;
-  q.kernel = kernel->image;
-  q.initrd = initrd;
-  q.cpu = run.cpu;
-  q.accel = run.accel;
-  q.memory_mib = o.memory_mib;
-  // Under TCG one vCPU by default. With two, Debian 13's 6.12 panicked in a
-  // CI run ("Oops: int3" in sched_clock_cpu, the int3 already patched back
-  // to a nop): a vCPU ran code text_poke_bp() had just rewritten on the
-  // other, which QEMU's multi-threaded TCG does not order. KVM: up to 2.
-  q.smp = o.smp ? o.smp
-                : run.accel == "tcg" ? 1u
-                                     : static_cast<unsigned>(std::clamp(sysconf(_SC_NPROCESSORS_ONLN), 1L, 2L));
-  if (o.host_root) q.share = "/";
-  q.append = o.append;
-  auto result = run_guest(qemu_argv(q), o.timeout, on_console);
-  if (!result) return fail(label, result.error().message);
-  run.result = std::move(*result);
+  // One boot with the accelerator chosen so far. Under KVM the guest must
+  // reach init within kKvmProgressSeconds: nested KVM often starts a guest
+  // (the start probe passes) that never runs, or dies in an "emulation
+  // failure"; `auto` then boots the same initramfs under TCG.
+  auto boot = [&] {
+    QemuSpec q;
+    q.arch = arch;
+    q.kernel = kernel->image;
+    q.initrd = initrd;
+    q.cpu = run.cpu;
+    q.accel = run.accel;
+    q.accel_note = run.accel_note;
+    q.memory_mib = o.memory_mib;
+    // Under TCG one vCPU by default. With two, Debian 13's 6.12 panicked in a
+    // CI run ("Oops: int3" in sched_clock_cpu, the int3 already patched back
+    // to a nop): a vCPU ran code text_poke_bp() had just rewritten on the
+    // other, which QEMU's multi-threaded TCG does not order. KVM: up to 2.
+    q.smp = o.smp ? o.smp
+                  : run.accel == "tcg" ? 1u
+                                       : static_cast<unsigned>(std::clamp(sysconf(_SC_NPROCESSORS_ONLN), 1L, 2L));
+    if (o.host_root) q.share = "/";
+    q.append = o.append;
+    const GuestLimits limits{o.timeout, run.accel == "kvm" ? kKvmProgressSeconds : 0};
+    return run_guest(qemu_argv(q), limits, on_console);
+  };
+  auto where = [&] { return label + " (accel " + run.accel + ", cpu " + run.cpu + ")"; };
+  GuestOutcome out = boot();
+  if (!out.result && run.accel == "kvm" && out.failure != GuestFailure::interrupted) {
+    const std::string why = "kvm made no progress: " + first_line(out.error);
+    if (o.accel == "kvm") return fail(where(), "--accel kvm: " + out.error);
+    kvm_verdicts()[std::string(arch->name)] = why;
+    run.accel = "tcg";
+    run.accel_note = why;
+    run.cpu = o.cpu.empty() ? std::string(arch->default_cpu) : o.cpu;
+    if (on_note) on_note("vm " + label + ": " + why + "; booting it under TCG");
+    out = boot();
+  }
+  if (!out.result) return fail(where(), out.error);
+  run.result = std::move(*out.result);
   return run;
 }
 

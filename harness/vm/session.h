@@ -49,6 +49,9 @@ struct VmOptions {
 struct VmRun {
   KernelImage kernel;
   std::string cpu, accel;
+  /// Why `accel` is not what was asked for ("kvm made no progress: ..."),
+  /// or empty.
+  std::string accel_note;
   GuestResult result;
 };
 
@@ -58,8 +61,19 @@ struct VmRun {
 /// name.
 Result<std::string> choose_accel(const std::string& requested, const GuestArch& arch, const std::string& cpu);
 
-/// Boots and runs. Errors name the kernel: "vm bookworm-amd64: the kernel
-/// never reached init ...".
-Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::string&)>& on_console);
+/// Boots and runs. With `auto`, KVM counts only when its guest makes
+/// progress (reaches init within 20 s): otherwise the same boot runs under
+/// TCG, `on_note` (may be empty) gets one line saying so, the verdict holds
+/// for this arch for the rest of the process, and the guest's report
+/// names it (vmakit.accel_note). Errors name the kernel, accelerator and
+/// CPU model: "vm bookworm-amd64 (accel tcg, cpu max): the kernel never
+/// reached init ...". A SIGINT or SIGTERM ends the run with an error and
+/// stop_signal() set.
+Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::string&)>& on_console,
+                     const std::function<void(const std::string&)>& on_note = {});
+
+/// The device `auto` and `kvm` open: $VMAKIT_KVM_DEVICE, else /dev/kvm (a
+/// test points it at a file to play a machine whose /dev/kvm opens).
+std::string kvm_device();
 
 }  // namespace vma::harness::vm

@@ -272,9 +272,9 @@ def case_audit_no_kconfig():
         check(p.stdout.strip(), f"the audit as nobody printed a report (exit {p.returncode}: {p.stderr.strip()})")
         report = json.loads(p.stdout)
     checks = {c["name"]: c for c in report["checks"]}
-    want = f"unknown (/proc/config.gz: Permission denied; no /boot/config-{release})"
+    want = f"unknown (/proc/config.gz: Permission denied; no /boot/config-{release} or /usr/lib/modules/{release}/config)"
     if not os.path.exists("/proc/config.gz"):
-        want = f"unknown (no /proc/config.gz or /boot/config-{release})"
+        want = f"unknown (no /proc/config.gz, /boot/config-{release} or /usr/lib/modules/{release}/config)"
     for name, c in checks.items():
         if name.startswith("CONFIG_") and not c["value"].startswith("not present ("):
             check(c["value"] == want, f"{name}: {c['value']!r}, wanted {want!r}")

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "audit.h"
 #include "environment.h"
 #include "expectation.h"
 #include "kconfig.h"
@@ -171,6 +172,64 @@ TEST_CASE("the guest learns accelerator and CPU model from its command line") {
   const std::string cmdline = "console=ttyS0 quiet vmakit.accel=tcg vmakit.cpu=max,la57=off";
   CHECK(cmdline_param(cmdline, "vmakit.accel") == "tcg");
   CHECK(cmdline_param(cmdline, "vmakit.cpu") == "max,la57=off");
+}
+
+TEST_CASE("qemu_argv: why the accelerator is not the one asked for, as one quoted parameter") {
+  QemuSpec s;
+  s.arch = find_guest_arch("x86_64");
+  s.kernel = "/k/vmlinuz";
+  s.initrd = "/t/initrd";
+  s.cpu = "max";
+  s.accel = "tcg";
+  s.smp = 1;
+  s.memory_mib = 2048;
+  s.accel_note = "kvm made no progress: the guest made \"no\" progress\n";
+  const auto v = qemu_argv(s);
+  const std::string append = v.back();
+  CHECK(append.ends_with(" vmakit.accel_note=\"kvm made no progress: the guest made 'no' progress'\""));
+  CHECK(cmdline_param(append, "vmakit.accel_note") == "kvm made no progress: the guest made 'no' progress'");
+  CHECK(cmdline_param(append, "vmakit.accel") == "tcg");
+  s.accel_note = std::string(500, 'x');
+  CHECK(qemu_argv(s).back().size() < append.size() + 200);
+}
+
+TEST_CASE("resolve_kernel: Debian 14's split layout, a bare image with its config, labelled by release") {
+  Scratch s;
+  std::string img(0x1000, '\0');
+  img.replace(0x202, 4, "HdrS");
+  img[0x20f] = 0x03;
+  img.replace(0x500, 20, "7.2.13+deb14-amd64 #");
+  // linux-binary-* puts image and config in usr/lib/modules/RELEASE/.
+  s.write("sid/usr/lib/modules/7.2.13+deb14-amd64/vmlinuz", img);
+  s.write("sid/usr/lib/modules/7.2.13+deb14-amd64/config", "CONFIG_MMU=y\n");
+  s.write("sid/usr/lib/modules/7.2.13+deb14-amd64/modules.dep", "");
+  auto k = resolve_kernel((s.path / "sid").string());
+  REQUIRE(k);
+  CHECK(k->label == "sid");
+  CHECK(k->release == "7.2.13+deb14-amd64");
+  CHECK(k->image == (s.path / "sid/usr/lib/modules/7.2.13+deb14-amd64/vmlinuz").string());
+  CHECK(k->config == (s.path / "sid/usr/lib/modules/7.2.13+deb14-amd64/config").string());
+  CHECK(k->modules_dir == (s.path / "sid/usr/lib/modules/7.2.13+deb14-amd64").string());
+  // The image itself: its column is its release, not "vmlinuz".
+  auto bare = resolve_kernel((s.path / "sid/usr/lib/modules/7.2.13+deb14-amd64/vmlinuz").string());
+  REQUIRE(bare);
+  CHECK(bare->label == "7.2.13+deb14-amd64");
+  CHECK(bare->config == (s.path / "sid/usr/lib/modules/7.2.13+deb14-amd64/config").string());
+  CHECK(bare->modules_dir == (s.path / "sid/usr/lib/modules/7.2.13+deb14-amd64").string());
+  // A bare image anywhere with a `config` beside it.
+  s.write("mine/vmlinuz", img);
+  s.write("mine/config", "CONFIG_MMU=y\n");
+  auto mine = resolve_kernel((s.path / "mine/vmlinuz").string());
+  REQUIRE(mine);
+  CHECK(mine->label == "7.2.13+deb14-amd64");
+  CHECK(mine->config == (s.path / "mine/config").string());
+  CHECK(mine->modules_dir.empty());
+}
+
+TEST_CASE("the guest learns why its accelerator is not the one asked for") {
+  const std::string cmdline =
+      "console=ttyS0 quiet vmakit.accel=tcg vmakit.cpu=max vmakit.accel_note=\"kvm made no progress: no init in 20 s\"";
+  CHECK(cmdline_param(cmdline, "vmakit.accel_note") == "kvm made no progress: no init in 20 s");
 }
 
 TEST_CASE("noncanonical-jump: pc checked on hardware, named emulator difference under TCG") {
@@ -372,7 +431,9 @@ TEST_CASE("resolve_kernel: a package directory, a bare image, bad paths") {
         (s.path / "notakernel").string() + ": not a kernel image (no bzImage setup header, no arm64 Image header)");
   fs::create_directories(s.path / "empty");
   CHECK(resolve_kernel((s.path / "empty").string()).error().message ==
-        (s.path / "empty").string() + ": no boot/vmlinuz-* in this directory (an unpacked linux-image package?)");
+        (s.path / "empty").string() +
+            ": no boot/vmlinuz-* or usr/lib/modules/*/vmlinuz in this directory (an unpacked linux-image or "
+            "linux-binary package?)");
   CHECK(resolve_kernel("/nonexistent/k").error().message == "/nonexistent/k: No such file or directory");
 }
 
@@ -489,6 +550,64 @@ TEST_CASE("judge: an arm64 tagged target, whole for a tracer, untagged for a han
   CHECK(judge(e, o, 4096).status == Status::pass);
   o.addr = 0x0000ffffb0d1f000;
   CHECK(judge(e, o, 4096).status == Status::fail);
+}
+
+TEST_CASE("judge: before Linux 5.11 every reader gets the tag cleared (dceec3ff7807)") {
+  Environment env;
+  env.arch = "aarch64";
+  env.cpu.mte = true;
+  auto expect_of = [&](std::string_view id) {
+    for (const auto& d : builtin_probe_defs("default", env))
+      if (d.id == id) return d.expect;
+    FAIL("no probe " << id);
+    throw;
+  };
+  Observation o;
+  o.outcome = Outcome::fault;
+  o.signo = SIGSEGV;
+  o.target = 0x0500ffffb08f0000;
+  o.target_untagged = 0x0000ffffb08f0000;
+  for (const auto& [id, code] : {std::pair{"mte-sync", 9}, std::pair{"tbi-read", 1}}) {
+    CAPTURE(id);
+    o.code = code;
+    env.kernel = parse_kernel_version("5.10.0-35-arm64");
+    Expectation old = expect_of(id);
+    old.regions.clear();  // no annotation here: the address rule alone
+    CHECK(old.target_untagged);
+    CHECK(old.why.ends_with("tag cleared in si_addr for every reader before Linux 5.11 (dceec3ff7807)"));
+    CHECK(describe(old).find("addr=target-untagged") != std::string::npos);
+    for (const char* capture : {"ptrace", "handler"}) {
+      CAPTURE(capture);
+      o.capture = capture;
+      o.addr = 0x0000ffffb08f0000;  // what Debian 11's 5.10 reported
+      CHECK(judge(old, o, 4096).status == Status::pass);
+      o.addr = 0x0500ffffb08f0000;  // a 5.10 kernel cannot show the tag
+      CHECK(judge(old, o, 4096).status == Status::fail);
+    }
+    env.kernel = parse_kernel_version("5.11.0");
+    Expectation now = expect_of(id);
+    now.regions.clear();
+    CHECK_FALSE(now.target_untagged);
+    o.capture = "ptrace";
+    o.addr = 0x0000ffffb08f0000;
+    CHECK(judge(now, o, 4096).status == Status::fail);
+    o.addr = 0x0500ffffb08f0000;
+    CHECK(judge(now, o, 4096).status == Status::pass);
+  }
+}
+
+TEST_CASE("audit: vm.unprivileged_userfaultfd's stock default follows the kernel version") {
+  const auto v510 = audit_expectations("default", "x86_64", parse_kernel_version("5.10.0-35-amd64"));
+  CHECK(v510.at("unprivileged_userfaultfd").expected == "0|1|not present");
+  CHECK(v510.at("unprivileged_userfaultfd").why.starts_with("1 is the stock default before Linux 5.11"));
+  CHECK(audit_expectations("default", "x86_64", parse_kernel_version("5.11.0")).at("unprivileged_userfaultfd").expected ==
+        "0|not present");
+  CHECK(audit_expectations("default", "x86_64", parse_kernel_version("6.1.0-57-amd64"))
+            .at("unprivileged_userfaultfd")
+            .expected == "0|not present");
+  CHECK(audit_expectations("hardened", "x86_64", parse_kernel_version("5.10.0"))
+            .at("unprivileged_userfaultfd")
+            .expected == "0|not present");
 }
 
 TEST_CASE("arm64 expectations come from the arch table, x86-only probes skip there") {
