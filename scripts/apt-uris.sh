@@ -47,11 +47,13 @@ _apt_codename() {
 debian_uri() {
   local code
   code=$(_apt_codename)
-  _apt_source_pairs | awk -v s="$code" '$2 == s { print $1; exit }'
+  # awk reads to the end: an early exit would kill _apt_source_pairs with
+  # SIGPIPE, and the caller with it under pipefail.
+  _apt_source_pairs | awk -v s="$code" '$2 == s && !found { print $1; found = 1 }'
 }
 
 debian_security_uri() {
   local code
   code=$(_apt_codename)
-  _apt_source_pairs | awk -v s="$code-security" '$2 == s || $2 == s "/updates" { print $1; exit }'
+  _apt_source_pairs | awk -v s="$code-security" '($2 == s || $2 == s "/updates") && !found { print $1; found = 1 }'
 }
