@@ -81,6 +81,8 @@ if ! flock -n 9; then
   echo "fetch-kernels: waiting for another fetch-kernels.sh in $dir" >&2
   flock 9
 fi
+# What a run that was killed left half-made (the lock says none is running).
+rm -rf "$dir"/*.tmp "$dir"/.*.new "$dir/.debs/.incoming"
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 
@@ -269,7 +271,7 @@ fetch_kernel() {
   local -a versions=()
   local line out
   if ! out=$(apt-cache "${apt_opts[@]}" show "$what" 2>"$err"); then
-    fail "$(tr '\n' ' ' <"$err")"
+    fail "$what is not in $suite's package lists for $arch: $(tr '\n' ' ' <"$err")"
   fi
   while IFS= read -r line; do
     if [[ $line == "Version: "* && " ${versions[*]} " != *" ${line#Version: } "* ]]; then
