@@ -17,12 +17,15 @@
 # usr/lib/modules/RELEASE/{vmlinuz,config} (Debian 14, sid); modules in
 # lib/modules/RELEASE (11, 12) or usr/lib/modules/RELEASE (13 on).
 #
-# Suites other than the machine's own, and architectures other than its own,
-# are read through a private apt configuration (DIR/.apt/SUITE-ARCH) whose
-# sources reuse the archive URIs of the machine's own apt sources
-# (scripts/apt-uris.sh): no host name is written here. It reads SUITE,
-# SUITE-updates and SUITE-security (sid and experimental have neither), so
-# every architecture gets the kernel the machine's own apt would install.
+# Each suite and architecture is read through a private apt configuration
+# (DIR/.apt/SUITE-ARCH) whose sources reuse the archive URIs of the
+# machine's own apt sources (scripts/apt-uris.sh): no host name is written
+# here. It reads SUITE, SUITE-updates and SUITE-security (sid and
+# experimental have neither), so every architecture gets the same kernel
+# version, the one `apt-get install linux-image-ARCH` would install.
+# When the mirror lists a kernel but answers 404 for its .deb, the next older
+# version listed is taken and the run says so (noted in
+# DIR/.apt/SUITE-ARCH/unserved until the lists are refreshed).
 # Reruns download nothing: a package already unpacked is left alone, .debs
 # are kept in DIR/.debs, private package lists are refreshed once a day.
 #
@@ -42,7 +45,7 @@ while (($#)); do
   case "$1" in
     --arch) arch=${2:?--arch needs a Debian architecture}; arch_given=1; shift 2 ;;
     --arch=*) arch=${1#--arch=}; arch_given=1; shift ;;
-    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     -*) echo "fetch-kernels: unknown option $1" >&2; exit 2 ;;
     *) [[ -z $dir ]] || { echo "fetch-kernels: one DIR only" >&2; exit 2; }; dir=$1; shift ;;
   esac
@@ -86,8 +89,6 @@ rm -rf "$dir"/*.tmp "$dir"/.*.new "$dir/.debs/.incoming"
 err=$(mktemp)
 trap 'rm -f "$err"' EXIT
 
-# shellcheck source=/dev/null
-own_suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 host_arch=$(dpkg --print-architecture)
 
 # debian_uri, debian_security_uri: the machine's Debian archive URIs
@@ -95,26 +96,20 @@ host_arch=$(dpkg --print-architecture)
 # shellcheck source=scripts/apt-uris.sh
 . "$top/scripts/apt-uris.sh"
 
-# apt options for $suite: none for the machine's own suite and architecture,
-# else a private sources list, lists dir, cache and empty dpkg status.
-# $state: DIR/.apt/SUITE-ARCH, where what the mirror did not serve is noted.
+# apt options for $suite and $arch: a private sources list, lists dir,
+# cache and empty dpkg status in $state (DIR/.apt/SUITE-ARCH), for the
+# machine's own suite too: every kernel comes from lists read at the same
+# time from the same suites (the machine's own lists may be days old, and
+# without pkgcache.bin each apt-cache call on them takes 1.5-2 s).
 apt_opts=()
 state=
 setup_apt() {
-  apt_opts=()
   state=$dir/.apt/$suite-$arch
-  mkdir -p "$state"
-  # The machine's own suite and architecture: its own apt lists (with its
-  # -updates and -security), when they know the kernel metapackage.
-  if [[ $suite == "$own_suite" && $arch == "$host_arch" ]] &&
-     apt-cache show "linux-image-$arch" >/dev/null 2>&1; then
-    return 0
-  fi
   step=update
   local uri security a=$state
   uri=$(debian_uri)
   security=$(debian_security_uri)
-  [[ -n $uri ]] || fail "no apt source for $own_suite on this machine to take the archive URI from"
+  [[ -n $uri ]] || fail "no apt source for $(_apt_codename) on this machine to take the Debian archive URI from"
   mkdir -p "$a/lists/partial" "$a/cache/archives/partial"
   # A suite's point releases come through SUITE-updates, its kernel's
   # security releases through SUITE-security; the rolling suites have
