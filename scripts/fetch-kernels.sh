@@ -87,7 +87,12 @@ fi
 # What a run that was killed left half-made (the lock says none is running).
 rm -rf "$dir"/*.tmp "$dir"/.*.new "$dir/.debs/.incoming"
 err=$(mktemp)
-trap 'rm -f "$err"' EXIT
+# half: the directory being unpacked, removed when the run ends before it
+# is complete (a failure, Ctrl-C, SIGTERM).
+half=
+trap 'rm -rf "$err" ${half:+"$half"}' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 host_arch=$(dpkg --print-architecture)
 
@@ -298,6 +303,7 @@ fetch_kernel() {
       fi
     fi
     step=unpack
+    half=$tmp
     rm -rf "$tmp"
     mkdir -p "$tmp"
     local i
@@ -321,6 +327,7 @@ fetch_kernel() {
     echo "$version" >"$tmp/.unpacked"
     rm -rf "$dest"
     mv "$tmp" "$dest"
+    half=
     break
   done
   if [[ ! -f $dest/.unpacked || $(<"$dest/.unpacked") != "$version" ]]; then
@@ -360,12 +367,14 @@ fetch_busybox() {
     fail "apt-get download $what=$version"
   fi
   step=unpack
+  half=$dest.tmp
   rm -rf "$dest.tmp"
   mkdir -p "$dest.tmp"
   dpkg-deb -x "$deb" "$dest.tmp"
   [[ -x $dest.tmp/bin/busybox ]] || fail "no bin/busybox in $deb"
   rm -rf "$dest"
   mv "$dest.tmp" "$dest"
+  half=
   echo "busybox-static-$arch: $version -> $dest/bin/busybox"
   suite='' what='' step=''
 }
