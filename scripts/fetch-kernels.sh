@@ -260,24 +260,36 @@ download() {
   rmdir "$dir/.debs/.incoming"
 }
 
-# Downloads and unpacks the kernel of suite $1 for $arch.
-fetch_kernel() {
-  suite=$1 what=linux-image-$arch step=resolve
-  setup_apt
-  # The candidate first (the version the machine's own apt would install),
-  # then older ones: the mirror may list a version whose .debs it does not
-  # serve (this one's bullseye-security arm64 pool, 2026-12).
-  step=resolve
-  local -a versions=()
+# versions_of PACKAGE: its versions in the lists, into $versions: the
+# candidate first (the version `apt-get install` would take), then older
+# ones, for when the mirror lists a version whose .deb it does not serve
+# (this machine's mirror: the bullseye-security arm64 pool, 2026-12).
+versions=()
+versions_of() {
   local line out
-  if ! out=$(apt-cache "${apt_opts[@]}" show "$what" 2>"$err"); then
-    fail "$what is not in $suite's package lists for $arch: $(tr '\n' ' ' <"$err")"
+  versions=()
+  if ! out=$(apt-cache "${apt_opts[@]}" show "$1" 2>"$err"); then
+    fail "$1 is not in $suite's package lists for $arch: $(tr '\n' ' ' <"$err")"
   fi
   while IFS= read -r line; do
     if [[ $line == "Version: "* && " ${versions[*]} " != *" ${line#Version: } "* ]]; then
       versions+=("${line#Version: }")
     fi
   done <<<"$out"
+}
+
+# unserved PACKAGE=VERSION: whether a download of it was answered 404 since
+# the lists were last refreshed.
+unserved() {
+  grep -qxF "$1" "$state/unserved" 2>/dev/null
+}
+
+# Downloads and unpacks the kernel of suite $1 for $arch.
+fetch_kernel() {
+  suite=$1 what=linux-image-$arch step=resolve
+  setup_apt
+  step=resolve
+  versions_of "$what"
   local mv dest tmp
   local -a skipped=()
   for mv in "${versions[@]}"; do
@@ -288,7 +300,7 @@ fetch_kernel() {
     if [[ -f $dest/.unpacked && $(<"$dest/.unpacked") == "$version" && -n $(kernel_image "$dest") ]]; then
       break
     fi
-    if grep -qxF "linux-image-$arch=$mv" "$state/unserved" 2>/dev/null; then
+    if unserved "linux-image-$arch=$mv"; then
       skipped+=("$mv")
       echo "fetch-kernels: $suite $arch: $pkg $version: not served by the mirror (404 at the last try, $state/unserved until the next apt-get update): trying an older one" >&2
       continue
@@ -358,14 +370,24 @@ fetch_busybox() {
   suite=$1 what=busybox-static:$arch step=resolve
   setup_apt
   step=resolve
-  show "$what"
-  local version deb
-  version=$(field Version)
-  deb=$dir/.debs/busybox-static_${version//:/%3a}_$arch.deb
-  if [[ ! -s $deb ]] && ! download "$what=$version"; then
-    cat "$err" >&2
-    fail "apt-get download $what=$version"
-  fi
+  versions_of "$what"
+  local version deb=
+  for version in "${versions[@]}"; do
+    deb=$dir/.debs/busybox-static_${version//:/%3a}_$arch.deb
+    [[ ! -s $deb ]] || break
+    if unserved "$what=$version"; then
+      deb=
+      continue
+    fi
+    if download "$what=$version"; then
+      break
+    fi
+    echo "$what=$version" >>"$state/unserved"
+    echo "fetch-kernels: $suite $arch: $what $version: listed, but the mirror does not serve it ($(grep -m1 ' 404 ' "$err")): trying an older one" >&2
+    deb=
+  done
+  step=download
+  [[ -n $deb ]] || fail "the mirror serves none of the listed versions (${versions[*]})"
   step=unpack
   half=$dest.tmp
   rm -rf "$dest.tmp"
