@@ -366,7 +366,10 @@ fetch_kernel() {
 # machine's (this machine's own comes from its busybox-static package).
 fetch_busybox() {
   local dest=$dir/busybox-static-$arch
-  [[ ! -x $dest/bin/busybox ]] || return 0
+  if [[ -x $dest/bin/busybox ]]; then
+    echo "busybox-static-$arch: $dest/bin/busybox (unpacked before)"
+    return 0
+  fi
   suite=$1 what=busybox-static:$arch step=resolve
   setup_apt
   step=resolve
