@@ -104,7 +104,10 @@ cleanup() {
   fi
   # The mounts lived in the command's own mount namespace; refuse to delete
   # anything that is still mounted here all the same.
-  if findmnt -rn -o TARGET | grep -q "^$root"; then
+  # grep reads to the end (no -q): an early exit could end findmnt with
+  # SIGPIPE, the pipeline would fail under pipefail, and rm -rf would go
+  # through the mounts.
+  if findmnt -rn -o TARGET | grep "^$root" >/dev/null; then
     echo "fresh-root: $root still has mounts; not removing it" >&2
     return
   fi
