@@ -321,7 +321,10 @@ fetch_kernel() {
     local i
     for ((i = 0; i < ${#pkgs[@]}; i++)); do
       what=${pkgs[i]}
-      dpkg-deb -x "$dir/.debs/${debs[i]}" "$tmp"
+      if ! dpkg-deb -x "$dir/.debs/${debs[i]}" "$tmp"; then
+        rm -f "$dir/.debs/${debs[i]}"
+        fail "dpkg-deb -x ${debs[i]} (removed from DIR/.debs: the next run downloads it again)"
+      fi
     done
     what=$pkg
     [[ -n $(kernel_image "$tmp") ]] ||

@@ -263,6 +263,20 @@ def case_failures(s):
     check(sorted(n for n in os.listdir(s.kernels) if n != ".lock") ==
           [".apt", ".debs", "fine-amd64", "linux-image-4.0-1-amd64"], f"kernels dir: {os.listdir(s.kernels)}")
 
+    # A damaged .deb in DIR/.debs: the unpack fails, the .deb goes, the next
+    # run downloads it again.
+    deb = os.path.join(s.kernels, ".debs", f"linux-image-4.0-1-amd64_4.0-1_{ARCH}.deb")
+    os.truncate(deb, os.path.getsize(deb) // 2)
+    shutil.rmtree(os.path.join(s.kernels, "linux-image-4.0-1-amd64"))
+    p = s.run("fine")
+    check(p.returncode == 2, f"damaged .deb: exit {p.returncode}")
+    check("fetch-kernels: fine amd64: linux-image-4.0-1-amd64: unpack failed: dpkg-deb -x " in p.stderr,
+          "no unpack failure line")
+    check(not os.path.exists(deb) and not os.path.exists(os.path.join(s.kernels, "linux-image-4.0-1-amd64.tmp")),
+          "the damaged .deb or the .tmp is still there")
+    p = s.run("fine")
+    check(p.returncode == 0 and "downloading linux-image-4.0-1-amd64=4.0-1" in p.stderr, "not downloaded again")
+
 
 @with_setup
 def case_unserved(s):
