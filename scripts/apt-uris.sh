@@ -12,16 +12,22 @@
 # that are commented out or `Enabled: no` are ignored.
 
 _apt_source_pairs() {
-  # Prints "URI SUITE" for every enabled deb source.
-  local f
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+  # Prints "URI SUITE" for every enabled deb source, from where apt's own
+  # configuration says the sources are (Dir::Etc::sourcelist and
+  # sourceparts: /etc/apt/sources.list and sources.list.d/ unless APT_CONFIG
+  # or apt.conf say otherwise).
+  local f list=/etc/apt/sources.list parts=/etc/apt/sources.list.d/ config
+  if config=$(apt-config shell list Dir::Etc::sourcelist/f parts Dir::Etc::sourceparts/d 2>/dev/null); then
+    eval "$config"
+  fi
+  for f in "$list" "${parts%/}"/*.list; do
     [[ -r $f ]] || continue
     awk '$1 == "deb" {
            i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
            print $i, $(i + 1)
          }' "$f"
   done
-  for f in /etc/apt/sources.list.d/*.sources; do
+  for f in "${parts%/}"/*.sources; do
     [[ -r $f ]] || continue
     awk 'function flush() {
            if (deb && enabled) for (u in uris) for (s in suites) print u, s
@@ -47,11 +53,13 @@ _apt_codename() {
 debian_uri() {
   local code
   code=$(_apt_codename)
-  _apt_source_pairs | awk -v s="$code" '$2 == s { print $1; exit }'
+  # awk reads to the end: an early exit would kill _apt_source_pairs with
+  # SIGPIPE, and the caller with it under pipefail.
+  _apt_source_pairs | awk -v s="$code" '$2 == s && !found { print $1; found = 1 }'
 }
 
 debian_security_uri() {
   local code
   code=$(_apt_codename)
-  _apt_source_pairs | awk -v s="$code-security" '$2 == s || $2 == s "/updates" { print $1; exit }'
+  _apt_source_pairs | awk -v s="$code-security" '($2 == s || $2 == s "/updates") && !found { print $1; found = 1 }'
 }

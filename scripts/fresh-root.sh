@@ -104,7 +104,10 @@ cleanup() {
   fi
   # The mounts lived in the command's own mount namespace; refuse to delete
   # anything that is still mounted here all the same.
-  if findmnt -rn -o TARGET | grep -q "^$root"; then
+  # grep reads to the end (no -q): an early exit could end findmnt with
+  # SIGPIPE, the pipeline would fail under pipefail, and rm -rf would go
+  # through the mounts.
+  if findmnt -rn -o TARGET | grep "^$root" >/dev/null; then
     echo "fresh-root: $root still has mounts; not removing it" >&2
     return
   fi
@@ -139,12 +142,26 @@ save_debs() {
 }
 
 cmd=$(printf '%q ' "$@")
+# In a plain chroot (as sbuild and pbuilder make: `chroot DIR`, DIR no mount
+# point) unshare cannot make / private: "unshare: cannot change root
+# filesystem propagation: Invalid argument" (mount(2) with MS_PRIVATE needs a
+# mount point, and the chroot's / is a directory inside its parent's mount).
+# There the namespace starts with the mounts' propagation unchanged, and the
+# root's own bind mount below is made private before anything is mounted
+# under it. Only that bind can reach the outer namespace (when the mount
+# holding the root is shared there); it is unmounted there afterwards.
+propagation=private
+if ! unshare --mount --propagation private true 2>/dev/null; then
+  propagation=unchanged
+  echo "fresh-root: / is not a mount point here (a plain chroot): unshare --propagation unchanged"
+fi
 export root cache cmd
 set +e
 # The root is bind-mounted on itself first, so `/` is a mount point inside:
 # unshare in the root (this script nested) can then make it private.
-unshare --mount --pid --fork --propagation private --kill-child bash -euc '
+unshare --mount --pid --fork --propagation "$propagation" --kill-child bash -euc '
   mount --bind "$root" "$root"
+  mount --make-rprivate "$root"
   mount -t proc proc "$root/proc"
   mount --rbind /sys "$root/sys"
   mount --rbind /dev "$root/dev"
@@ -155,6 +172,9 @@ unshare --mount --pid --fork --propagation private --kill-child bash -euc '
 '
 status=$?
 set -e
+if [[ $propagation == unchanged ]] && mountpoint -q "$root"; then
+  umount "$root"
+fi
 save_debs
 echo "fresh-root: exit $status"
 exit $status

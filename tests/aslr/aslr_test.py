@@ -261,11 +261,15 @@ def case_audit_no_kconfig():
         hidden = os.path.join(d, "config.gz")
         open(hidden, "w").close()
         os.chmod(hidden, 0)
-        script = (f"mount --bind {hidden} /proc/config.gz 2>/dev/null || exit 99; "
+        # --propagation unchanged, then /proc alone made private: in a plain
+        # chroot (/ no mount point) unshare cannot make / private ("cannot
+        # change root filesystem propagation: Invalid argument"), and the bind
+        # must not reach the outer namespace's /proc.
+        script = (f"mount --make-private /proc && mount --bind {hidden} /proc/config.gz 2>/dev/null || exit 99; "
                   f"exec setpriv --reuid=65534 --regid=65534 --clear-groups {harness} audit --format json")
         if not os.path.exists("/proc/config.gz"):
             script = (f"exec setpriv --reuid=65534 --regid=65534 --clear-groups {harness} audit --format json")
-        p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        p = subprocess.run(["unshare", "-m", "--propagation", "unchanged", "sh", "-c", script],
                            capture_output=True, text=True, timeout=60)
         if p.returncode == 99 or "unshare failed" in p.stderr:
             raise Skip(f"cannot bind-mount over /proc/config.gz in a mount namespace: {p.stderr.strip()}")
