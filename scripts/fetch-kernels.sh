@@ -4,8 +4,8 @@
 #
 #   bash scripts/fetch-kernels.sh [--arch ARCH] [DIR]     (default DIR: kernels/)
 #
-# For each suite of SUITES (default "bullseye bookworm trixie": Debian 11, 12
-# and 13) it resolves the metapackage linux-image-ARCH to the versioned
+# For each suite of SUITES (default "bullseye bookworm trixie sid": Debian 11,
+# 12, 13 and unstable) it resolves the metapackage linux-image-ARCH to the versioned
 # package it depends on (linux-image-6.1.0-NN-amd64, ...) and downloads that
 # with `apt-get download`, together with the packages it is split into from
 # Debian 14 on: there linux-image-RELEASE is empty and depends on
@@ -32,9 +32,9 @@
 # ARCH: amd64 (default) or any Debian architecture the archive carries
 # (arm64: `--arch arm64`); for an architecture other than this machine's a
 # static busybox of it is unpacked too (DIR/busybox-static-ARCH), the init
-# of its guests. Without --arch: amd64 for every suite, and Debian 12's
-# arm64 kernel and busybox (ARM64=0 leaves them out). Environment: SUITES
-# to choose other suites. Each failure prints one line naming the suite, the
+# of its guests. Without --arch: amd64 for every suite, and Debian 11's and
+# 12's arm64 kernels and an arm64 busybox (ARM64=0 leaves them out,
+# ARM64_SUITES chooses others). Environment: SUITES to choose other suites. Each failure prints one line naming the suite, the
 # architecture, the package and the step; nothing half-unpacked is kept.
 set -Eeuo pipefail
 
@@ -52,7 +52,7 @@ while (($#)); do
 done
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dir=${dir:-$top/kernels}
-suites=${SUITES:-bullseye bookworm trixie}
+suites=${SUITES:-bullseye bookworm trixie sid}
 for tool in apt-get apt-cache dpkg-deb flock; do
   command -v "$tool" >/dev/null || { echo "fetch-kernels: $tool not found (Debian apt, dpkg, util-linux needed)" >&2; exit 2; }
 done
@@ -139,6 +139,10 @@ setup_apt() {
             -o "Dir::State::Lists=$a/lists" -o "Dir::Cache=$a/cache" -o "Dir::State::Status=$a/status"
             -o "APT::Architecture=$arch" -o "APT::Architectures=$arch" -o "Debug::NoLocking=1"
             -o "Dir::Cache::pkgcache=pkgcache.bin")
+  # Unstable's Release is valid for a week; a mirror or proxy that lags
+  # serves it expired, and apt then refuses the whole suite. Signatures are
+  # still checked; the kernel is only booted in a guest.
+  case $suite in sid|unstable|experimental) apt_opts+=(-o "Acquire::Check-Valid-Until=false") ;; esac
   [[ -f $a/status ]] || : >"$a/status"
   # Refresh the private lists at most once a day, and whenever the sources
   # changed (.updated holds the sources of the last successful update).
@@ -411,9 +415,9 @@ for s in $suites; do fetch_kernel "$s"; done
 if [[ -n $arch_given ]]; then
   [[ $arch == "$host_arch" ]] || fetch_busybox "${suites%% *}"
 elif [[ ${ARM64:-1} != 0 && $host_arch != arm64 ]]; then
-  # Debian 12's arm64 kernel too, for the arm64 column of the matrix
-  # (issue 15); ARM64=0 leaves it out.
+  # Debian 11's and 12's arm64 kernels too, for the arm64 columns of the
+  # matrix (issues 15, 20); ARM64=0 leaves them out, ARM64_SUITES chooses.
   arch=arm64
-  fetch_kernel bookworm
+  for s in ${ARM64_SUITES:-bullseye bookworm}; do fetch_kernel "$s"; done
   fetch_busybox bookworm
 fi

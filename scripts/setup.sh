@@ -88,9 +88,10 @@ case "$mode" in
     exec "$top/scripts/demo.sh" "$build"
     ;;
   --test)
-    # Debian 11's, 12's and 13's kernels for the vm tests (tests/vm), and
-    # 12's arm64 kernel and busybox, cached in kernels/ (VMAKIT_KERNELS_DIR):
-    # about 300 MB of .debs the first time; a rerun downloads nothing.
+    # Debian 11's, 12's, 13's and unstable's kernels for the vm tests
+    # (tests/vm), and 11's and 12's arm64 kernels and busybox, cached in
+    # kernels/ (VMAKIT_KERNELS_DIR): about 470 MB of .debs the first time; a
+    # rerun downloads nothing.
     bash "$top/scripts/fetch-kernels.sh" "${VMAKIT_KERNELS_DIR:-$top/kernels}"
     # The suite, then the same suite built with ASan + UBSan + LeakSanitizer
     # in its own tree (scripts/sanitize.sh; about 10 minutes from scratch on
