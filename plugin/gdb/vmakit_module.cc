@@ -231,6 +231,16 @@ class Source {
       f.addr = addr;
       f.pc = pc;
       f.instruction = std::move(instruction);
+      if (!vma::is_memory_fault(signo, code)) {
+        // `starti`, a breakpoint, a SIGSTOP: nothing at si_addr to annotate.
+        if (json) return vma::to_text(vma::not_a_fault_json(f));
+        std::string text = vma::not_a_fault_text(f);
+        if (draw || svg) {
+          auto map = vma::AddressMap::build(take(src_->snapshot()), cache_);
+          text += drawing(map, draw, svg, color, pc, "pc");
+        }
+        return text;
+      }
       vma::Annotation at;
       if (addr || pc) at = take(vma::whereis(*src_, addr ? *addr : *pc, cache_));
       if (symbol) add_symbol(at, *symbol);
