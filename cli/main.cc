@@ -58,8 +58,10 @@ struct UsageError {
   std::string message;
 };
 
+/// Messages quote what was read (a maps file's bad token, a path): made
+/// safe for a terminal like every outside string.
 [[noreturn]] void fail(const std::string& msg) {
-  std::fprintf(stderr, "vma: %s\n", msg.c_str());
+  std::fprintf(stderr, "vma: %s\n", vma::safe_text(msg).c_str());
   std::exit(kExitUsage);
 }
 

@@ -31,6 +31,7 @@
 #include "vm/matrix_svg.h"
 #include "vm/session.h"
 #include "output_file.h"  // core: files and stdout written, and checked
+#include "outside_text.h"  // core: safe_text, for the guest console
 #include "render.h"  // core: vma::to_text, the one way JSON is printed
 
 namespace po = boost::program_options;
@@ -593,9 +594,17 @@ int cmd_vm(const std::vector<std::string>& all) {
     }
   if (auto err = g.complete()) return usage_error(*err);
   g.vm.args = inner;
-  auto run = vm::run_vm(g.vm, [](const std::string& line) { std::cerr << line << "\n"; });
+  // The guest's console is outside text: each line made safe for a terminal.
+  auto run = vm::run_vm(g.vm, [](const std::string& line) { std::cerr << vma::safe_text(line) << "\n"; });
   if (!run) {
-    std::cerr << "vma-harness: " << run.error().message << "\n";
+    std::string lines;
+    for (std::size_t p = 0; p <= run.error().message.size();) {
+      const auto nl = run.error().message.find('\n', p);
+      lines += (p ? "\n" : "") + vma::safe_text(run.error().message.substr(p, nl == std::string::npos ? nl : nl - p));
+      if (nl == std::string::npos) break;
+      p = nl + 1;
+    }
+    std::cerr << "vma-harness: " << lines << "\n";
     return kExitUsage;
   }
   std::cout << run->result.output << std::flush;
