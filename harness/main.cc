@@ -265,7 +265,8 @@ int cmd_list(const std::vector<std::string>& args) {
   for (const auto& p : *probes) {
     std::string id = p.id;
     if (!p.user && !find_probe(p.id)) id += " (not built)";
-    std::printf("%-24s %s\n%-24s   expect: %s%s\n", id.c_str(), p.description.c_str(), "",
+    // A spec file's ids and descriptions are outside text too.
+    std::printf("%-24s %s\n%-24s   expect: %s%s\n", vma::safe_text(id).c_str(), vma::safe_text(p.description).c_str(), "",
                 describe(p.expect).c_str(), p.expect.why.empty() ? "" : (" (" + p.expect.why + ")").c_str());
   }
   return 0;

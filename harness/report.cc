@@ -225,18 +225,18 @@ std::string ktap_report(const Report& r) {
   for (const auto& row : r.rows) {
     ++n;
     const std::string num = std::to_string(n);
-    const std::string& id = row.probe->id;
+    const std::string id = safe_text(row.probe->id);
     switch (row.verdict.status) {
       case Status::pass:
-        s += "# " + id + ": " + one_line(describe(row.observed)) + "\n";
+        s += "# " + id + ": " + safe_text(one_line(describe(row.observed))) + "\n";
         s += "ok " + num + " " + id + "\n";
         break;
       case Status::skip:
-        s += "ok " + num + " " + id + " # SKIP " + one_line(row.verdict.reason) + "\n";
+        s += "ok " + num + " " + id + " # SKIP " + safe_text(one_line(row.verdict.reason)) + "\n";
         break;
       case Status::fail:
       case Status::error:
-        s += "# " + id + ": " + one_line(row.verdict.reason) + "\n";
+        s += "# " + id + ": " + safe_text(one_line(row.verdict.reason)) + "\n";
         s += "not ok " + num + " " + id + (row.verdict.status == Status::error ? " # error" : "") + "\n";
         break;
     }
@@ -245,14 +245,14 @@ std::string ktap_report(const Report& r) {
     const std::string num = std::to_string(++n);
     switch (c.status) {
       case Status::pass:
-        s += "# " + c.message + "\nok " + num + " " + c.name + "\n";
+        s += "# " + safe_text(c.message) + "\nok " + num + " " + safe_text(c.name) + "\n";
         break;
       case Status::skip:
-        s += "ok " + num + " " + c.name + " # SKIP " + c.message + "\n";
+        s += "ok " + num + " " + safe_text(c.name) + " # SKIP " + safe_text(c.message) + "\n";
         break;
       case Status::fail:
       case Status::error:
-        s += "# " + c.message + "\nnot ok " + num + " " + c.name + "\n";
+        s += "# " + safe_text(c.message) + "\nnot ok " + num + " " + safe_text(c.name) + "\n";
         break;
     }
   }

@@ -28,8 +28,10 @@ std::vector<std::string> to_args(char** command) {
   return args;
 }
 
+/// Errors quote what was read (a remote map's bad token, a path): made safe
+/// for a terminal like every outside string.
 bool fail(lldb::SBCommandReturnObject& result, const std::string& message) {
-  result.SetError(message.c_str());
+  result.SetError(safe_text(message).c_str());
   return false;
 }
 
