@@ -29,6 +29,23 @@ bool write_all(int fd, std::string_view data) {
   return true;
 }
 
+/// The process's umask without changing it: /proc/self/status says it
+/// (Linux 4.7); umask() would set it to 0 for a moment, and in a debugger
+/// other threads create files meanwhile.
+mode_t current_umask() {
+  if (FILE* f = std::fopen("/proc/self/status", "re")) {
+    char line[256];
+    unsigned mask = 0;
+    bool found = false;
+    while (!found && std::fgets(line, sizeof line, f)) found = std::sscanf(line, "Umask: %o", &mask) == 1;
+    std::fclose(f);
+    if (found) return static_cast<mode_t>(mask);
+  }
+  const mode_t mask = umask(0);
+  umask(mask);
+  return mask;
+}
+
 std::string directory_of(const std::string& path) {
   const auto slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -67,9 +84,7 @@ Result<void> write_output_file(const std::string& path, std::string_view data, s
   if (exists) {
     mode = st.st_mode & 07777;
   } else {
-    const mode_t mask = umask(0);
-    umask(mask);
-    mode = 0666 & ~mask;
+    mode = 0666 & ~current_umask();
   }
   const std::string base = target.substr(target.rfind('/') == std::string::npos ? 0 : target.rfind('/') + 1);
   std::string tmp = directory_of(target) + "/." + base + ".tmp.XXXXXX";
