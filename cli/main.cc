@@ -25,6 +25,8 @@
 #include "annotation.h"
 #include "core_source.h"
 #include "draw.h"
+#include "output_file.h"
+#include "outside_text.h"
 #include "proc_source.h"
 #include "region_source.h"
 #include "render.h"
@@ -56,10 +58,14 @@ struct UsageError {
   std::string message;
 };
 
+/// Messages quote what was read (a maps file's bad token, a path): made
+/// safe for a terminal like every outside string.
 [[noreturn]] void fail(const std::string& msg) {
-  std::fprintf(stderr, "vma: %s\n", msg.c_str());
+  std::fprintf(stderr, "vma: %s\n", vma::safe_text(msg).c_str());
   std::exit(kExitUsage);
 }
+
+[[noreturn]] void exit_checked(int code);
 
 po::options_description source_options() {
   po::options_description d("source (one of)");
@@ -74,11 +80,19 @@ po::options_description source_options() {
 }
 
 /// Files a core names that cannot be used to classify (missing, another
-/// build): said on stderr, so a user knows why their text is "file".
-/// Deleted files are expected (memfds, unlinked temporaries) and not said.
+/// build): said on stderr, so a user knows why their text is "file"
+/// (core_file_notes: deleted files left out, many alike folded).
 void warn_unusable_files(const vma::CoreSource& core) {
-  for (const vma::CoreFileCheck& c : core.file_checks())
-    if (!c.usable() && c.status != vma::CoreFileCheck::Status::deleted) std::fprintf(stderr, "vma: note: %s: %s\n", c.path.c_str(), c.describe().c_str());
+  for (const std::string& note : vma::core_file_notes(core.file_checks()))
+    std::fprintf(stderr, "vma: note: %s\n", note.c_str());
+}
+
+/// The files a command reads, which no output may overwrite.
+std::vector<std::string> input_files(const po::variables_map& vm) {
+  std::vector<std::string> in;
+  for (const char* opt : {"maps", "core", "exe"})
+    if (vm.count(opt)) in.push_back(vm[opt].as<std::string>());
+  return in;
 }
 
 /// Running threads have no SP in /proc; ask ptrace for theirs.
@@ -121,7 +135,7 @@ po::options_description draw_options(bool with_mark) {
 void draw(const po::variables_map& vm, const vma::AddressMap& map, bool color, std::optional<vma::Addr> mark,
           const std::string& label) {
   if (vm.count("svg")) {
-    auto saved = vma::save_svg(map, vm["svg"].as<std::string>(), mark, label);
+    auto saved = vma::save_svg(map, vm["svg"].as<std::string>(), mark, label, input_files(vm));
     if (!saved) fail(saved.error().message);
   }
   if (vm["draw"].as<bool>()) {
@@ -133,6 +147,9 @@ std::unique_ptr<vma::RegionSource> open_source(const po::variables_map& vm, bool
   int n = static_cast<int>(vm.count("pid") + vm.count("maps") + vm.count("core"));
   if (n == 0) fail("no source: give --pid PID, --maps FILE or --core FILE");
   if (n > 1) fail("give only one of --pid, --maps and --core");
+  // A live process is this machine's: its page size and VA layout are read,
+  // not chosen.
+  if (vm.count("arch") && vm.count("pid")) fail("--arch: not with --pid (a live process has this machine's architecture)");
   vma::Target target = vma::Target::host();
   if (vm.count("arch")) {
     auto t = vma::Target::parse(vm["arch"].as<std::string>());
@@ -179,7 +196,7 @@ po::variables_map parse(const std::vector<std::string>& args, const po::options_
   }
   if (vm["help"].as<bool>()) {
     std::cout << "usage: " << usage_line << "\n\n" << visible;
-    std::exit(0);
+    exit_checked(0);
   }
   return vm;
 }
@@ -254,6 +271,7 @@ int cmd_map(const std::vector<std::string>& args) {
   style.legend = legend == "always" || (legend == "auto" && isatty(STDOUT_FILENO) == 1);
   std::unique_ptr<vma::RegionSource> src;
   if (vm.count("pid") && !vm.count("maps") && !vm.count("core")) {
+    if (vm.count("arch")) fail("--arch: not with --pid (a live process has this machine's architecture)");
     vma::ProcOptions opts;
     opts.read_smaps = vm["smaps"].as<bool>();
     opts.scan_guard_pages = !vm["no-guard-scan"].as<bool>();
@@ -300,6 +318,21 @@ int cmd_fault(const std::vector<std::string>& args) {
   auto fault = (*src)->fatal_fault();
   if (!fault) fail(fmt::format("{}: no fatal signal recorded (no NT_SIGINFO with a signal)", path));
   vma::ElfCache cache;
+  if (!vma::is_memory_fault(fault->signo, fault->code)) {
+    // An abort, a kill, a trap: nothing at si_addr to annotate.
+    if (vm["json"].as<bool>()) {
+      std::cout << vma::to_text(vma::not_a_fault_json(*fault)) << "\n";
+      return 0;
+    }
+    std::cout << vma::not_a_fault_text(*fault);
+    if (drawing) {
+      auto snap = (*src)->snapshot();
+      if (!snap) fail(snap.error().message);
+      auto map = vma::AddressMap::build(std::move(snap).value(), cache);
+      draw(vm, map, style.color, fault->pc, "pc");
+    }
+    return 0;
+  }
   auto at = vma::whereis(**src, fault->addr.value_or(0), cache);
   if (!at) fail(at.error().message);
   if (vm["json"].as<bool>()) {
@@ -324,8 +357,9 @@ int cmd_kinds(const std::vector<std::string>& args) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::ios::sync_with_stdio(false);
+namespace {
+
+int dispatch(int argc, char** argv) {
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return kExitUsage;
@@ -345,4 +379,28 @@ int main(int argc, char** argv) {
   if (cmd == "fault") return cmd_fault(args);
   if (cmd == "kinds") return cmd_kinds(args);
   fail(fmt::format("unknown command \"{}\" (expected whereis, map, fault or kinds)", cmd));
+}
+
+/// fail() for what was written to stdout: a failed write is an error too.
+[[noreturn]] void exit_checked(int code) {
+  if (auto flushed = vma::flush_stdout(); !flushed) {
+    std::fprintf(stderr, "vma: %s\n", flushed.error().message.c_str());
+    std::_Exit(kExitUsage);
+  }
+  std::exit(code);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  // Nothing escapes as an abort: a bug or an exhausted resource is one line.
+  try {
+    exit_checked(dispatch(argc, argv));
+  } catch (const std::bad_alloc&) {
+    std::fputs("vma: out of memory\n", stderr);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "vma: internal error: %s\n", e.what());
+  }
+  return kExitUsage;
 }

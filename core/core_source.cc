@@ -1,5 +1,7 @@
 #include "core_source.h"
 
+#include "outside_text.h"
+
 #include <elf.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -259,6 +261,28 @@ std::string CoreFileCheck::describe() const {
     case Status::deleted: return "not used: the file was deleted";
   }
   return {};
+}
+
+std::vector<std::string> core_file_notes(const std::vector<CoreFileCheck>& checks) {
+  using Status = CoreFileCheck::Status;
+  std::vector<std::string> out;
+  for (Status st : {Status::build_id_differs, Status::missing, Status::not_elf}) {
+    std::vector<const CoreFileCheck*> these;
+    for (const CoreFileCheck& c : checks)
+      if (c.status == st) these.push_back(&c);
+    if (these.size() < 3) {
+      for (const CoreFileCheck* c : these) out.push_back(safe_text(c->path) + ": " + safe_text(c->describe()));
+      continue;
+    }
+    std::string names;
+    for (std::size_t i = 0; i < 3; ++i) names += (i ? ", " : "") + safe_text(these[i]->path);
+    if (these.size() > 3) names += fmt::format(" and {} more", these.size() - 3);
+    const char* why = st == Status::build_id_differs ? "are other builds (build-id differs)"
+                      : st == Status::missing        ? "cannot be opened here"
+                                                     : "are not ELF files (data files the process mapped)";
+    out.push_back(fmt::format("{} files the core names {}, not used to classify: {}", these.size(), why, names));
+  }
+  return out;
 }
 
 CoreSource::~CoreSource() {

@@ -88,6 +88,15 @@ struct CoreFileCheck {
   std::string describe() const;
 };
 
+/// The notes a front end prints about `checks` (one line each, without a
+/// prefix): a file not used to classify, with why ("PATH: not used: build-id
+/// differs ..."). Deleted files are expected (memfds, unlinked temporaries)
+/// and left out. Three or more files with the same reason (a gcore core
+/// names every locale and font file the process mapped: 13 "is not an ELF
+/// file" lines before the real answer) fold into one line that names the
+/// first three and counts the rest. Names go through safe_text().
+std::vector<std::string> core_file_notes(const std::vector<CoreFileCheck>& checks);
+
 /// One auxv entry (NT_AUXV), as AT_* type and value.
 struct AuxvEntry {
   std::uint64_t type = 0;

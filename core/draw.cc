@@ -15,6 +15,9 @@
 
 #include <fmt/format.h>
 
+#include "output_file.h"
+#include "outside_text.h"
+
 namespace vma {
 
 KindColours kind_colours(RegionKind k) {
@@ -498,7 +501,8 @@ std::string draw_text(const Layout& l, bool color) {
   auto plain_line = [&](const std::string& s) { lines.push_back(clip(s, width)); };
 
   if (max_lines >= 4) {
-    plain_line(fmt::format("{}: {} VMAs, high addresses at the top, row height ~ log2(size)", l.source, l.vmas));
+    plain_line(fmt::format("{}: {} VMAs, high addresses at the top, row height ~ log2(size)", safe_text(l.source),
+                           l.vmas));
   }
   for (const Band& b : l.bands) {
     const KindColours kc = kind_colours(b.kind);
@@ -539,8 +543,8 @@ std::string draw_text(const Layout& l, bool color) {
         std::string label;
         if (b.wx) label += "W+X! ";
         if (b.tid) label += fmt::format("tid {} ", *b.tid);
-        if (!b.name.empty()) label += base_name(b.name) + " ";
-        if (!b.note.empty()) label += b.note;
+        if (!b.name.empty()) label += safe_text(base_name(b.name)) + " ";
+        if (!b.note.empty()) label += safe_text(b.note);
         while (!label.empty() && label.back() == ' ') label.pop_back();
         rest += label;
       } else if (marked) {
@@ -571,43 +575,7 @@ std::string draw_text(const Layout& l, bool color) {
   return out;
 }
 
-std::string xml_text(std::string_view s) {
-  std::string out;
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  for (std::size_t i = 0; i < n;) {
-    unsigned char c = p[i];
-    if (c < 0x80) {
-      if (c == '&') out += "&amp;";
-      else if (c == '<') out += "&lt;";
-      else if (c == '>') out += "&gt;";
-      else if (c == '"') out += "&quot;";
-      else if (c < 0x20 && c != '\t') out += "\xef\xbf\xbd";
-      else out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    std::size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    bool ok = len > 0 && i + len <= n && !(len == 2 && c < 0xc2);
-    for (std::size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
-    if (ok && len == 3) {
-      unsigned cp = ((c & 0x0fu) << 12) | ((p[i + 1] & 0x3fu) << 6) | (p[i + 2] & 0x3fu);
-      ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
-    }
-    if (ok && len == 4) {
-      unsigned cp = ((c & 0x07u) << 18) | ((p[i + 1] & 0x3fu) << 12) | ((p[i + 2] & 0x3fu) << 6) | (p[i + 3] & 0x3fu);
-      ok = cp >= 0x10000 && cp <= 0x10ffff;
-    }
-    if (ok) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out += "\xef\xbf\xbd";
-      ++i;
-    }
-  }
-  return out;
-}
+std::string xml_text(std::string_view s) { return safe_text(s, TextSink::xml); }
 
 std::string draw_svg(const Layout& l) {
   constexpr int kRow = 18, kTop = 40, kBarX = 340, kBarW = 190, kTextX = kBarX + kBarW + 14, kWidth = 1200;
@@ -709,19 +677,14 @@ std::string draw_map_text(const AddressMap& map, const TerminalSize& size, bool 
 }
 
 Result<void> save_svg(const AddressMap& map, const std::string& path, std::optional<Addr> mark,
-                      const std::string& mark_label) {
+                      const std::string& mark_label, const std::vector<std::string>& inputs) {
   DrawOptions o;
   o.columns = 120;
   o.rows = kSvgRows;
   o.mark = mark;
   o.mark_label = mark_label;
-  std::string svg = draw_svg(layout_map(map, o));
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return Error{fmt::format("--svg {}: cannot write: {}", path, std::strerror(errno))};
-  out.write(svg.data(), static_cast<std::streamsize>(svg.size()));
-  out.close();
-  if (!out) return Error{fmt::format("--svg {}: write failed: {}", path, std::strerror(errno))};
-  return {};
+  if (auto r = check_output_not_input(path, inputs, "--svg"); !r) return r;
+  return write_output_file(path, draw_svg(layout_map(map, o)), "--svg");
 }
 
 }  // namespace vma

@@ -101,13 +101,16 @@ std::string draw_map_text(const AddressMap& map, const TerminalSize& size, bool 
 constexpr int kSvgRows = 64;
 
 /// What `--svg FILE` does in every front end: draws `map` (with `mark`, if
-/// any) as SVG and writes it to `path`. Errors name the path and errno.
+/// any) as SVG and writes it to `path` (write_output_file: a temporary file
+/// renamed when complete). Errors name the path and errno; an error, and
+/// nothing written, when `path` is one of `inputs` (the maps or core file
+/// the map was read from).
 Result<void> save_svg(const AddressMap& map, const std::string& path, std::optional<Addr> mark = {},
-                      const std::string& mark_label = "mark");
+                      const std::string& mark_label = "mark", const std::vector<std::string>& inputs = {});
 
-/// `s` as text for an XML (SVG) document: valid UTF-8 with & < > " escaped;
-/// bytes that are not UTF-8 and control characters become U+FFFD (names
-/// come from the target and need not be UTF-8).
+/// `s` as text for an XML (SVG) document: safe_text(s, TextSink::xml), so
+/// valid UTF-8 with & < > " escaped, controls as `\xNN`, bytes that are not
+/// UTF-8 as U+FFFD, and bounded (names come from the target).
 std::string xml_text(std::string_view s);
 
 /// The colours of a kind: ANSI foreground for text listings, ANSI background

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "draw.h"
+#include "outside_text.h"
 
 namespace vma {
 
@@ -197,13 +198,29 @@ json fault_json(const Fault& f, const Annotation& at) {
   j["instruction"] = f.instruction.empty() ? json(nullptr) : json(f.instruction);
   j["at"] = to_json(at);
   j["explanation"] = explain_fault(f, at);
+  j["memory_fault"] = true;
+  return j;
+}
+
+json not_a_fault_json(const Fault& f) {
+  json j;
+  j["signal"] = signal_name(f.signo);
+  j["signo"] = f.signo;
+  j["code"] = si_code_name(f.signo, f.code);
+  j["si_code"] = f.code;
+  j["addr"] = nullptr;
+  j["pc"] = f.pc ? json(hex(*f.pc)) : json(nullptr);
+  j["instruction"] = f.instruction.empty() ? json(nullptr) : json(f.instruction);
+  j["at"] = nullptr;
+  j["explanation"] = "not a memory fault: " + why_not_a_memory_fault(f.signo, f.code);
+  j["memory_fault"] = false;
   return j;
 }
 
 std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st) {
   std::string out;
   for (const Annotation& a : as) {
-    out += fmt::format("{:#018x}  {}  {}\n", a.address, paint(st, a.kind, to_string(a.kind)), a.summary);
+    out += fmt::format("{:#018x}  {}  {}\n", a.address, paint(st, a.kind, to_string(a.kind)), safe_text(a.summary));
     auto line = [&](std::string_view key, const std::string& value) {
       out += fmt::format("    {:<10} {}\n", key, value);
     };
@@ -218,14 +235,14 @@ std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st)
       if (a.region->vma)
         line("vma", fmt::format("{:#x}-{:#x}  {}  (the kernel's one VMA; region is its part at this address)",
                                 a.region->vma->start, a.region->vma->end, human_size(a.region->vma->size())));
-      if (!m.name.empty()) line("name", m.name);
+      if (!m.name.empty()) line("name", safe_text(m.name));
       std::string pos = fmt::format("+{:#x} into the region", *a.offset_in_region);
       if (a.file_offset) pos += fmt::format(", file offset {:#x}", *a.file_offset);
       line("position", pos);
-      if (!a.section.empty()) line("section", a.section);
-      if (!a.symbol.empty()) line("symbol", fmt::format("{}+{:#x}", a.symbol, *a.symbol_offset));
+      if (!a.section.empty()) line("section", safe_text(a.section));
+      if (!a.symbol.empty()) line("symbol", fmt::format("{}+{:#x}", safe_text(a.symbol), *a.symbol_offset));
       if (a.thread) line("thread", std::to_string(*a.thread));
-      if (!a.region->note.empty() && a.summary.find(a.region->note) == std::string::npos) line("note", a.region->note);
+      if (!a.region->note.empty() && a.summary.find(a.region->note) == std::string::npos) line("note", safe_text(a.region->note));
       if (a.page)
         line("page", a.page->guard ? "guard (MADV_GUARD_INSTALL)"
                                    : a.page->present ? "present" : a.page->swapped ? "swapped out" : "not present");
@@ -234,7 +251,7 @@ std::string whereis_text(const std::vector<Annotation>& as, const TextStyle& st)
       if (!r) return;
       line(key, fmt::format("{}  {}  {}  {} away{}", range_text(r->mapping), to_string(r->mapping.perms),
                             paint(st, r->kind, kind_label(*r)), human_size(d.value_or(0)),
-                            r->mapping.name.empty() ? "" : "  " + r->mapping.name));
+                            r->mapping.name.empty() ? "" : "  " + safe_text(r->mapping.name)));
     };
     neighbour_line("below", a.below, a.below_distance);
     neighbour_line("above", a.above, a.above_distance);
@@ -302,10 +319,15 @@ void render_map_text(const AddressMap& map, const MapFilter& filter, const TextS
     if (paint_it) out += "\x1b[0m";
     if (!last) {
       out += "  ";
-      out += name;
+      append_safe_text(out, name);
       if (!note.empty()) {
-        if (name.empty()) out += note;
-        else (out += "  (") += note, out += ')';
+        if (name.empty()) {
+          append_safe_text(out, note);
+        } else {
+          out += "  (";
+          append_safe_text(out, note);
+          out += ')';
+        }
       }
     }
     out += '\n';
@@ -366,10 +388,18 @@ void write_map_text(std::ostream& os, const AddressMap& map, const MapFilter& fi
 std::string fault_text(const Fault& f, const Annotation& at, const TextStyle& st) {
   std::string out = fmt::format("{} ({}){}\n", signal_name(f.signo), si_code_name(f.signo, f.code),
                                 f.addr ? fmt::format(" at {:#x}", *f.addr) : std::string{});
-  out += fmt::format("    {:<10} {}\n", "why", explain_fault(f, at));
+  out += fmt::format("    {:<10} {}\n", "why", safe_text(explain_fault(f, at)));
   if (f.pc)
-    out += fmt::format("    {:<10} {:#x}{}\n", "pc", *f.pc, f.instruction.empty() ? "" : "  " + f.instruction);
+    out += fmt::format("    {:<10} {:#x}{}\n", "pc", *f.pc, f.instruction.empty() ? "" : "  " + safe_text(f.instruction));
   out += whereis_text({at}, st);
+  return out;
+}
+
+std::string not_a_fault_text(const Fault& f) {
+  std::string out = fmt::format("{} ({}): not a memory fault\n", signal_name(f.signo), si_code_name(f.signo, f.code));
+  out += fmt::format("    {:<10} {}\n", "why", why_not_a_memory_fault(f.signo, f.code));
+  if (f.pc)
+    out += fmt::format("    {:<10} {:#x}{}\n", "pc", *f.pc, f.instruction.empty() ? "" : "  " + safe_text(f.instruction));
   return out;
 }
 

@@ -41,7 +41,13 @@ void write_map_json(std::ostream& out, const AddressMap& map, const MapFilter& f
 /// The same bytes as a string, for front ends that hand the debugger one
 /// string: built a region at a time, never as a whole DOM.
 std::string map_json_text(const AddressMap& map, const MapFilter& filter);
+/// `{"signal", "signo", "code", "si_code", "addr", "pc", "instruction",
+/// "at", "explanation", "memory_fault": true}`.
 nlohmann::json fault_json(const Fault& f, const Annotation& at_addr);
+/// A stop that is not a memory fault (!is_memory_fault): the same fields,
+/// with "addr" and "at" null, "memory_fault": false and the explanation
+/// saying why.
+nlohmann::json not_a_fault_json(const Fault& f);
 /// A JSON document as text, indented by 2. Every front end prints JSON through
 /// this: names come from the target (file paths, `[anon:NAME]`) and need not
 /// be UTF-8; invalid bytes become U+FFFD instead of throwing, as
@@ -54,6 +60,9 @@ std::string map_text(const AddressMap& map, const MapFilter& filter, const TextS
 /// never held whole.
 void write_map_text(std::ostream& out, const AddressMap& map, const MapFilter& filter, const TextStyle& style);
 std::string fault_text(const Fault& f, const Annotation& at_addr, const TextStyle& style);
+/// "SIGTRAP (SI_USER): not a memory fault", why, and the pc with its
+/// instruction when known; nothing is annotated.
+std::string not_a_fault_text(const Fault& f);
 /// The kinds and their meanings, for `--legend` and help texts.
 std::string legend_text(const TextStyle& style);
 

@@ -112,6 +112,21 @@ bool siginfo_has_address(int signo, int code) {
          signo == SIGTRAP;
 }
 
+bool is_memory_fault(int signo, int code) {
+  return code > 0 && (signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE);
+}
+
+std::string why_not_a_memory_fault(int signo, int code) {
+  const std::string code_name = si_code_name(signo, code);
+  if (code <= 0)
+    return fmt::format("a signal sent by a process ({}), not raised by a faulting access: it carries no fault address",
+                       code_name);
+  if (signo == SIGTRAP)
+    return fmt::format("a trap ({}: a breakpoint, a single step or the stop after exec), not a faulting access",
+                       code_name);
+  return fmt::format("{} is not a fault signal: there is no fault address", signal_name(signo));
+}
+
 bool fault_address_hidden(int signo, int code) {
   // SI_KERNEL: x86 #GP (arch/x86/kernel/traps.c); SEGV_MTEAERR: arm64
   // asynchronous tag check, reported at the next kernel entry

@@ -34,6 +34,22 @@ bool siginfo_has_address(int signo, int code);
 /// arm64 asynchronous MTE tag check fault: the address is not recorded).
 bool fault_address_hidden(int signo, int code);
 
+/// True when a stop with `signo` and `code` is a memory fault `vma fault`
+/// can annotate: SIGSEGV, SIGBUS, SIGILL or SIGFPE raised by the kernel
+/// (code > 0), whose si_addr is the address touched or the faulting
+/// instruction's. Everything else is not: a signal a process sent (code
+/// <= 0: SI_USER, SI_TKILL, SI_QUEUE, with si_pid where an address would
+/// be), a trap (SIGTRAP: a breakpoint, a single step, the stop after exec),
+/// any other signal (SIGSTOP, SIGABRT, SIGINT...). The CLI, LLDB and GDB
+/// ask this before annotating; annotating si_addr 0 of a SIGTRAP said "NULL
+/// pointer" about a breakpoint.
+bool is_memory_fault(int signo, int code);
+
+/// One line on why (signo, code) is not a memory fault, e.g. "a signal sent
+/// by a process (SI_USER), not raised by a faulting access: it carries no
+/// fault address". Only meaningful when !is_memory_fault(signo, code).
+std::string why_not_a_memory_fault(int signo, int code);
+
 enum class Access { unknown, read, write, exec };
 
 /// A fault as a debugger or the harness observed it.

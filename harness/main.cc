@@ -30,6 +30,8 @@
 #include "vm/matrix.h"
 #include "vm/matrix_svg.h"
 #include "vm/session.h"
+#include "output_file.h"  // core: files and stdout written, and checked
+#include "outside_text.h"  // core: safe_text, for the guest console
 #include "render.h"  // core: vma::to_text, the one way JSON is printed
 
 namespace po = boost::program_options;
@@ -60,6 +62,18 @@ int usage_error(const std::string& msg) {
   std::cerr << "vma-harness: " << msg << "\n" << kUsage;
   return kExitUsage;
 }
+
+/// Bad input that is not a bad command line (a saved report of the wrong
+/// shape, a file that cannot be read or written): one line, no usage.
+int data_error(const std::string& msg) {
+  std::cerr << "vma-harness: " << msg << "\n";
+  return kExitUsage;
+}
+
+/// `vm` checks the arguments it will hand the guest's vma-harness before
+/// it boots: each command returns right after its options are parsed and
+/// checked when this is set (check_args()).
+bool g_check_only = false;
 
 /// Where the built-in probes may live, in order: $VMA_PROBES_DIR alone when
 /// set, else probes/ next to this executable (build tree), else the install
@@ -99,7 +113,7 @@ std::optional<std::vector<ProbeDef>> load_probes(const CommonOptions& o, const E
   std::vector<ProbeDef> probes = builtin_probe_defs(builtin ? o.profile : "default", env);
   if (!o.spec.empty()) {
     if (access(o.spec.c_str(), R_OK) != 0) {
-      code = usage_error("cannot read spec file '" + o.spec + "': " + std::strerror(errno));
+      code = data_error("cannot read spec file '" + o.spec + "': " + std::strerror(errno));
       return std::nullopt;
     }
     auto user = load_spec(o.spec);
@@ -204,7 +218,7 @@ bool parse_args(const std::vector<std::string>& args, const po::options_descript
   po::store(parser.run(), vm);
   po::notify(vm);
   if (!vm.count("help")) return false;
-  std::cout << kUsage << shown;
+  if (!g_check_only) std::cout << kUsage << shown;
   return true;
 }
 
@@ -230,6 +244,7 @@ int cmd_list(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (parse_args(args, d, vm)) return 0;
   if (!text_or_json(o.format)) return format_error("list");
+  if (g_check_only) return 0;
   auto user = probe_user(o.as_root);
   Environment env = detect_environment(user ? user->first : geteuid());
   int code = 0;
@@ -250,7 +265,8 @@ int cmd_list(const std::vector<std::string>& args) {
   for (const auto& p : *probes) {
     std::string id = p.id;
     if (!p.user && !find_probe(p.id)) id += " (not built)";
-    std::printf("%-24s %s\n%-24s   expect: %s%s\n", id.c_str(), p.description.c_str(), "",
+    // A spec file's ids and descriptions are outside text too.
+    std::printf("%-24s %s\n%-24s   expect: %s%s\n", vma::safe_text(id).c_str(), vma::safe_text(p.description).c_str(), "",
                 describe(p.expect).c_str(), p.expect.why.empty() ? "" : (" (" + p.expect.why + ")").c_str());
   }
   return 0;
@@ -296,6 +312,7 @@ int cmd_run(const std::vector<std::string>& args) {
   if (capture != "auto" && capture != "ptrace" && capture != "handler")
     return usage_error("--capture must be auto, ptrace or handler");
   if (aslr_samples < 2 || aslr_samples > 1000000) return usage_error("--aslr-samples must be 2..1000000");
+  if (g_check_only) return 0;
 
   RunOptions ropts;
   ropts.drop_to = probe_user(o.as_root);
@@ -343,6 +360,8 @@ int cmd_run(const std::vector<std::string>& args) {
     launch_probe.push_back(i);
   }
   report.env.probes_staged_in = stage.dir();
+  ProbeTmpDir probe_tmp;
+  if (ropts.drop_to) probe_tmp.use_for(ropts.drop_to->first, ropts.drop_to->second);
 
   const bool color = o.format == "text" && color_stdout();
   const TextLayout layout = text_layout(probes, color);
@@ -418,6 +437,7 @@ int cmd_aslr(const std::vector<std::string>& args) {
   if (parse_args(args, d, vm)) return 0;
   if (!text_or_json(format)) return format_error("aslr");
   if (samples < 2 || samples > 1000000) return usage_error("--samples must be 2..1000000");
+  if (g_check_only) return 0;
   const Environment env = detect_environment(geteuid());
   auto report = measure(samples, jobs, env);
   if (!report) return 1;
@@ -450,6 +470,7 @@ int cmd_audit(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (parse_args(args, d, vm)) return 0;
   if (!text_or_json(format)) return format_error("audit");
+  if (g_check_only) return 0;
   Environment env = detect_environment(geteuid());
   if (!kconfig.empty()) env.kconfig_file = kconfig;
   int code = 0;
@@ -484,6 +505,7 @@ int cmd_demo(const std::vector<std::string>& args) {
   if (which.empty()) return usage_error("demo needs one of wx, guard, null, stack");
   auto demo = parse_demo(which);
   if (!demo) return usage_error("unknown demo '" + which + "' (wx, guard, null, stack)");
+  if (g_check_only) return 0;
   DemoOptions opts;
   opts.step = step && isatty(STDIN_FILENO);
   opts.color = color_stdout();
@@ -524,6 +546,20 @@ struct GuestOptions {
   }
 };
 
+int dispatch(const std::string& cmd, const std::vector<std::string>& args, const sigset_t& stop);
+
+/// The exit status `vma-harness ARGS` would have for a bad command line
+/// (its error and usage printed), 0 when ARGS parse; nothing is run.
+int check_args(const std::vector<std::string>& args) {
+  if (args.empty()) return 0;
+  sigset_t none;
+  sigemptyset(&none);
+  g_check_only = true;
+  const int code = dispatch(args.front(), std::vector<std::string>(args.begin() + 1, args.end()), none);
+  g_check_only = false;
+  return code;
+}
+
 /// Splits `args` at the first "--": (options, what follows).
 std::pair<std::vector<std::string>, std::vector<std::string>> split_dashes(const std::vector<std::string>& args) {
   auto it = std::find(args.begin(), args.end(), "--");
@@ -549,13 +585,29 @@ int cmd_vm(const std::vector<std::string>& all) {
   if (g.vm.kernel.empty()) return usage_error("vm needs --kernel K");
   if (inner.empty()) return usage_error("vm needs the arguments to run after --, e.g. -- run --with-audit");
   if (g.vm.exec && !g.vm.host_root) return usage_error("--exec needs --host-root (the initramfs has only busybox and the harness)");
+  if (g_check_only) return 0;
+  // The guest's vma-harness parses ARGS as this one does: a usage error
+  // there is found here, before a boot of seconds or minutes.
+  if (!g.vm.exec)
+    if (int code = check_args(inner); code != 0) {
+      std::cerr << "vma-harness: vm: the arguments after -- were refused; nothing was booted\n";
+      return code;
+    }
   if (auto err = g.complete()) return usage_error(*err);
   g.vm.args = inner;
+  // The guest's console is outside text: each line made safe for a terminal.
   auto run = vm::run_vm(
-      g.vm, [](const std::string& line) { std::cerr << line << "\n"; },
-      [](const std::string& note) { std::cerr << "vma-harness: " << note << "\n"; });
+      g.vm, [](const std::string& line) { std::cerr << vma::safe_text(line) << "\n"; },
+      [](const std::string& note) { std::cerr << "vma-harness: " << vma::safe_text(note) << "\n"; });
   if (!run) {
-    std::cerr << "vma-harness: " << run.error().message << "\n";
+    std::string lines;
+    for (std::size_t p = 0; p <= run.error().message.size();) {
+      const auto nl = run.error().message.find('\n', p);
+      lines += (p ? "\n" : "") + vma::safe_text(run.error().message.substr(p, nl == std::string::npos ? nl : nl - p));
+      if (nl == std::string::npos) break;
+      p = nl + 1;
+    }
+    std::cerr << "vma-harness: " << lines << "\n";
     return vm::stop_signal() ? 128 + vm::stop_signal() : kExitUsage;
   }
   std::cout << run->result.output << std::flush;
@@ -583,18 +635,23 @@ int cmd_matrix(const std::vector<std::string>& args) {
   if (parse_args(args, d, vm)) return 0;
   if (format != "text" && format != "json" && format != "ktap" && format != "junit")
     return usage_error("unknown format '" + format + "' (text, json, ktap, junit)");
-  // The SVG file is opened before any guest boots: a bad path costs nothing.
-  std::ofstream svg_out;
+  if (vm.count("svg") && svg.empty()) return usage_error("--svg: an empty file name");
+  if (vm.count("from-json") && from_json.empty()) return usage_error("--from-json: an empty file name");
+  if (g_check_only) return 0;
+  // The SVG's place is checked before any guest boots, so a bad path costs
+  // nothing; the file itself is written (a temporary file renamed over it)
+  // only once the matrix is complete.
   if (!svg.empty()) {
-    svg_out.open(svg, std::ios::binary | std::ios::trunc);
-    if (!svg_out) return usage_error("--svg " + svg + ": cannot write: " + std::strerror(errno));
+    if (auto r = vma::check_output_not_input(svg, {from_json}, "--svg"); !r) return data_error(r.error().message);
+    std::error_code ec;
+    const fs::path dir = fs::path(svg).parent_path().empty() ? fs::path(".") : fs::path(svg).parent_path();
+    if (fs::is_directory(svg, ec)) return data_error("--svg " + svg + ": is a directory");
+    if (access(dir.c_str(), W_OK) != 0 && !fs::exists(svg, ec))
+      return data_error("--svg " + svg + ": cannot write: " + std::strerror(errno));
   }
   auto print = [&](const std::vector<vm::MatrixEntry>& entries) {
-    if (svg_out.is_open()) {
-      svg_out << vm::matrix_svg(entries);
-      svg_out.close();
-      if (!svg_out) std::cerr << "vma-harness: --svg " << svg << ": write failed\n";
-    }
+    if (!svg.empty())
+      if (auto r = vma::write_output_file(svg, vm::matrix_svg(entries), "--svg"); !r) return data_error(r.error().message);
     if (format == "json") std::cout << vma::to_text(vm::matrix_json(entries)) << "\n";
     else if (format == "ktap") std::cout << vm::matrix_ktap(entries);
     else if (format == "junit") std::cout << vm::matrix_junit(entries);
@@ -603,19 +660,22 @@ int cmd_matrix(const std::vector<std::string>& args) {
   };
   if (!from_json.empty()) {
     if (!kernels.empty()) return usage_error("matrix: --from-json and --kernel exclude each other");
-    std::ifstream in(from_json);
-    if (!in) return usage_error("--from-json " + from_json + ": " + std::strerror(errno));
+    std::error_code ec;
+    if (fs::is_directory(from_json, ec)) return data_error("--from-json " + from_json + ": is a directory");
+    std::ifstream in(from_json, std::ios::binary);
+    if (!in) return data_error("--from-json " + from_json + ": " + std::strerror(errno));
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(in);
     } catch (const nlohmann::json::parse_error& e) {
-      return usage_error("--from-json " + from_json + ": " + e.what());
+      return data_error("--from-json " + from_json + ": " + e.what());
     }
     auto entries = vm::entries_from_json(j);
-    if (!entries) return usage_error("--from-json " + from_json + ": " + entries.error().message);
+    if (!entries) return data_error("--from-json " + from_json + ": " + entries.error().message);
     return print(*entries);
   }
   if (kernels.empty()) return usage_error("matrix needs at least one --kernel K");
+  if (g_check_only) return 0;
   // The guest has the built-in profiles only: a profile file is not carried.
   if (!is_builtin_profile(profile)) return usage_error("matrix --profile must be default or hardened");
   if (auto err = g.complete()) return usage_error(*err);
@@ -634,6 +694,40 @@ int cmd_matrix(const std::vector<std::string>& args) {
 
 }  // namespace
 
+namespace {
+
+int dispatch(const std::string& cmd, const std::vector<std::string>& args, const sigset_t& stop) {
+  try {
+    if (cmd == "list") return cmd_list(args);
+    if (cmd == "run") {
+      if (!g_check_only) sigprocmask(SIG_BLOCK, &stop, nullptr);
+      return cmd_run(args);
+    }
+    if (cmd == "demo") return cmd_demo(args);
+    if (cmd == "aslr") return cmd_aslr(args);
+    if (cmd == "audit") return cmd_audit(args);
+    if (cmd == "vm" || cmd == "matrix") {
+      // From the first instruction on: a SIGINT before QEMU is up stays
+      // pending until the guest code takes it (vm::pending_stop).
+      if (!g_check_only) sigprocmask(SIG_BLOCK, &stop, nullptr);
+      return cmd == "vm" ? cmd_vm(args) : cmd_matrix(args);
+    }
+    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+      if (!g_check_only) std::cout << kUsage;
+      return 0;
+    }
+    if (cmd == "--version" || cmd == "-V") {
+      if (!g_check_only) std::cout << "vma-harness " VMAKIT_VERSION "\n";
+      return 0;
+    }
+    return usage_error("unknown command '" + cmd + "'");
+  } catch (const po::error& e) {
+    return usage_error(e.what());
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   // Block SIGINT/SIGTERM from the start: the runner takes them from a
   // signalfd, and one that arrives before it starts is still pending then.
@@ -645,31 +739,15 @@ int main(int argc, char** argv) {
   if (args.empty()) return usage_error("missing command");
   std::string cmd = args.front();
   args.erase(args.begin());
+  int code = kExitUsage;
+  // Nothing escapes as an abort (a bug, an exhausted resource): one line.
   try {
-    if (cmd == "list") return cmd_list(args);
-    if (cmd == "run") {
-      sigprocmask(SIG_BLOCK, &stop, nullptr);
-      return cmd_run(args);
-    }
-    if (cmd == "demo") return cmd_demo(args);
-    if (cmd == "aslr") return cmd_aslr(args);
-    if (cmd == "audit") return cmd_audit(args);
-    if (cmd == "vm" || cmd == "matrix") {
-      // From the first instruction on: a SIGINT before QEMU is up stays
-      // pending until the guest code takes it (vm::pending_stop).
-      sigprocmask(SIG_BLOCK, &stop, nullptr);
-      return cmd == "vm" ? cmd_vm(args) : cmd_matrix(args);
-    }
-    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (cmd == "--version" || cmd == "-V") {
-      std::cout << "vma-harness " VMAKIT_VERSION "\n";
-      return 0;
-    }
-    return usage_error("unknown command '" + cmd + "'");
-  } catch (const po::error& e) {
-    return usage_error(e.what());
+    code = dispatch(cmd, args, stop);
+  } catch (const std::bad_alloc&) {
+    return data_error("out of memory");
+  } catch (const std::exception& e) {
+    return data_error(std::string("internal error: ") + e.what());
   }
+  if (auto flushed = vma::flush_stdout(); !flushed) return data_error(flushed.error().message);
+  return code;
 }

@@ -50,4 +50,33 @@ std::string ProbeStage::reachable(const std::string& path) {
   return copy.string();
 }
 
+ProbeTmpDir::~ProbeTmpDir() {
+  if (set_) {
+    if (saved_) setenv("TMPDIR", saved_->c_str(), 1);
+    else unsetenv("TMPDIR");
+  }
+  if (dir_.empty()) return;
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+std::string ProbeTmpDir::use_for(uid_t uid, gid_t gid) {
+  if (!set_) {
+    if (const char* t = std::getenv("TMPDIR")) saved_ = t;
+    set_ = true;
+  }
+  std::string tmpl = "/tmp/vma-harness-tmp.XXXXXX";
+  if (dir_.empty() && mkdtemp(tmpl.data())) {
+    if (chown(tmpl.c_str(), uid, gid) == 0 && chmod(tmpl.c_str(), 0700) == 0) {
+      dir_ = tmpl;
+    } else {
+      std::error_code ec;
+      fs::remove_all(tmpl, ec);
+    }
+  }
+  const std::string use = dir_.empty() ? "/tmp" : dir_;
+  setenv("TMPDIR", use.c_str(), 1);
+  return use;
+}
+
 }  // namespace vma::harness

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 namespace vma::harness {
@@ -36,6 +37,30 @@ class ProbeStage {
  private:
   std::string dir_;
   std::map<std::string, std::string> copies_;
+};
+
+/// The TMPDIR probes get when they run as another user (root drops them to
+/// nobody): the caller's TMPDIR may be one only root can write (a 0700
+/// directory under /root), and sigbus-eof, which makes its file there,
+/// failed with mkstemp EACCES. A fresh directory under /tmp owned by that
+/// user (mode 0700) is made and exported as TMPDIR for the run, removed
+/// afterwards; when it cannot be made, TMPDIR=/tmp.
+class ProbeTmpDir {
+ public:
+  ProbeTmpDir() = default;
+  ProbeTmpDir(const ProbeTmpDir&) = delete;
+  ProbeTmpDir& operator=(const ProbeTmpDir&) = delete;
+  /// Restores the caller's TMPDIR and removes the directory.
+  ~ProbeTmpDir();
+
+  /// Makes the directory for `uid`:`gid` and sets TMPDIR to it in this
+  /// process's environment (the probes inherit it). The directory, or "/tmp".
+  std::string use_for(uid_t uid, gid_t gid);
+
+ private:
+  std::string dir_;
+  std::optional<std::string> saved_;
+  bool set_ = false;
 };
 
 }  // namespace vma::harness

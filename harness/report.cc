@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "outside_text.h"
 #include "signals.h"
 
 namespace vma::harness {
@@ -78,23 +79,7 @@ Totals count(const std::vector<ExtraCase>& cases) {
 
 }  // namespace
 
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters, even escaped.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') out += '?';
-        else out += c;
-    }
-  }
-  return out;
-}
+std::string xml_escape(std::string_view s) { return safe_text(s, TextSink::xml_multiline, 1 << 20); }
 
 std::string one_line(std::string s) {
   for (char& c : s)
@@ -172,11 +157,12 @@ std::string text_header(const Report& r, const TextLayout& l) {
 std::string text_row(const ResultRow& row, const TextLayout& l) {
   std::string verdict = to_string(row.verdict.status);
   if (l.color) verdict = color_of(row.verdict.status) + verdict + "\033[0m";
-  std::string s = pad(row.probe->id, l.probe) + "  " + pad(describe(row.probe->expect), l.expected) + "  " +
-                  pad(describe(row.observed), l.observed) + "  " + verdict + "\n";
+  // A spec's probe ids, the observation's paths and reasons are outside text.
+  std::string s = pad(safe_text(row.probe->id), l.probe) + "  " + pad(safe_text(describe(row.probe->expect)), l.expected) +
+                  "  " + pad(safe_text(describe(row.observed)), l.observed) + "  " + verdict + "\n";
   if ((row.verdict.status == Status::fail || row.verdict.status == Status::error) &&
       !row.verdict.reason.empty()) {
-    s += std::string(l.probe + 2, ' ') + "-> " + row.verdict.reason + "\n";
+    s += std::string(l.probe + 2, ' ') + "-> " + safe_text(row.verdict.reason) + "\n";
   }
   return s;
 }
@@ -239,18 +225,18 @@ std::string ktap_report(const Report& r) {
   for (const auto& row : r.rows) {
     ++n;
     const std::string num = std::to_string(n);
-    const std::string& id = row.probe->id;
+    const std::string id = safe_text(row.probe->id);
     switch (row.verdict.status) {
       case Status::pass:
-        s += "# " + id + ": " + one_line(describe(row.observed)) + "\n";
+        s += "# " + id + ": " + safe_text(one_line(describe(row.observed))) + "\n";
         s += "ok " + num + " " + id + "\n";
         break;
       case Status::skip:
-        s += "ok " + num + " " + id + " # SKIP " + one_line(row.verdict.reason) + "\n";
+        s += "ok " + num + " " + id + " # SKIP " + safe_text(one_line(row.verdict.reason)) + "\n";
         break;
       case Status::fail:
       case Status::error:
-        s += "# " + id + ": " + one_line(row.verdict.reason) + "\n";
+        s += "# " + id + ": " + safe_text(one_line(row.verdict.reason)) + "\n";
         s += "not ok " + num + " " + id + (row.verdict.status == Status::error ? " # error" : "") + "\n";
         break;
     }
@@ -259,14 +245,14 @@ std::string ktap_report(const Report& r) {
     const std::string num = std::to_string(++n);
     switch (c.status) {
       case Status::pass:
-        s += "# " + c.message + "\nok " + num + " " + c.name + "\n";
+        s += "# " + safe_text(c.message) + "\nok " + num + " " + safe_text(c.name) + "\n";
         break;
       case Status::skip:
-        s += "ok " + num + " " + c.name + " # SKIP " + c.message + "\n";
+        s += "ok " + num + " " + safe_text(c.name) + " # SKIP " + safe_text(c.message) + "\n";
         break;
       case Status::fail:
       case Status::error:
-        s += "# " + c.message + "\nnot ok " + num + " " + c.name + "\n";
+        s += "# " + safe_text(c.message) + "\nnot ok " + num + " " + safe_text(c.name) + "\n";
         break;
     }
   }

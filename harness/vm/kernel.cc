@@ -32,6 +32,41 @@ std::optional<std::string> bzimage_release(std::string_view b) {
 
 namespace {
 
+std::uint64_t le(std::string_view b, std::size_t at, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(b[at + static_cast<std::size_t>(i)]);
+  return v;
+}
+
+}  // namespace
+
+std::optional<std::string> image_truncated(std::string_view b, std::uint64_t file_size) {
+  std::uint64_t need = 0;
+  std::string what;
+  if (b.size() >= 0x210 && b.substr(0x202, 4) == "HdrS") {
+    std::uint64_t setup = le(b, 0x1f1, 1);
+    if (setup == 0) setup = 4;
+    need = (setup + 1) * 512 + le(b, 0x1f4, 4) * 16;
+    what = "bzImage setup header";
+  } else if (b.size() >= 0x40 && b.substr(0, 2) == "MZ") {
+    const std::uint64_t pe = le(b, 0x3c, 4);
+    if (pe + 24 > b.size() || b.substr(pe, 4) != std::string_view("PE\0\0", 4)) return std::nullopt;
+    const std::uint64_t sections = le(b, pe + 6, 2), optional_size = le(b, pe + 20, 2);
+    for (std::uint64_t i = 0; i < sections; ++i) {
+      const std::uint64_t sh = pe + 24 + optional_size + i * 40;
+      if (sh + 40 > b.size()) break;
+      const std::uint64_t raw_size = le(b, sh + 16, 4), raw_at = le(b, sh + 20, 4);
+      if (raw_size) need = std::max(need, raw_at + raw_size);
+    }
+    what = "PE/COFF section table";
+  }
+  if (need <= file_size) return std::nullopt;
+  return "truncated: its " + what + " says " + std::to_string(need) + " bytes, the file has " +
+         std::to_string(file_size);
+}
+
+namespace {
+
 std::optional<std::string> read_head(const std::string& path, std::size_t n) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
@@ -124,6 +159,10 @@ Result<KernelImage> resolve_kernel(const std::string& path) {
     if (!name.starts_with("vmlinuz-") && (release || in_modules)) k.label = k.release;
   }
   if (access(k.image.c_str(), R_OK) != 0) return Error{k.image + ": " + std::strerror(errno)};
+  std::error_code size_ec;
+  const auto size = fs::file_size(k.image, size_ec);
+  if (auto head = read_head(k.image, 0x10000); head && !size_ec)
+    if (auto why = image_truncated(*head, size)) return Error{k.image + ": " + *why};
   if (auto head = read_head(k.image, 0x400))
     if (const GuestArch* a = image_guest_arch(*head)) k.arch = std::string(a->name);
   return k;

@@ -6,6 +6,7 @@
 /// with vmlinuz and config, as Debian 14 and sid's split linux-binary-*
 /// and linux-modules-* ship it) or as a bare image file (with its config beside it: config-RELEASE or config).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,5 +41,17 @@ Result<KernelImage> resolve_kernel(const std::string& path);
 /// field, Documentation/arch/x86/boot.rst), or nullopt when `bytes` is not a
 /// bzImage.
 std::optional<std::string> bzimage_release(std::string_view bytes);
+
+/// Why a kernel image of `file_size` bytes whose first bytes are `head` is
+/// cut short, or nullopt when its header says nothing against it. An x86
+/// bzImage's setup header gives its length: (setup_sects + 1) * 512 bytes
+/// of real-mode setup (setup_sects 0 means 4) and syssize 16-byte
+/// paragraphs of protected-mode kernel (Documentation/arch/x86/boot.rst).
+/// Otherwise a PE/COFF header (the EFI stub of an arm64 Image or a zboot
+/// image) gives each section's place in the file. An arm64 Image's own
+/// image_size (offset 16) counts the BSS too, so it says nothing about the
+/// file. QEMU given the first 100 KB of a bzImage died of Killed (KVM) or
+/// exited 0 before init (TCG), neither saying why.
+std::optional<std::string> image_truncated(std::string_view head, std::uint64_t file_size);
 
 }  // namespace vma::harness::vm

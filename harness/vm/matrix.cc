@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "outside_text.h"
 #include "report.h"  // xml_escape, one_line
 #include "guest.h"   // pending_stop, stop_signal
 
@@ -57,6 +58,28 @@ std::vector<Case> cases(const nlohmann::json& report) {
       const unsigned bits = r.value("bits", 0u);
       out.push_back({"aslr:" + str(r, "region"), bits ? "pass" : "fail", std::to_string(bits) + " bits"});
     }
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+/// A row's name as the text table shows it: safe, and at most 64 bytes
+/// (a saved report's name must not widen every line).
+std::string shown_name(const std::string& name) { return safe_text(name, TextSink::terminal, 64); }
+
+/// Multi-line text (a boot error with the console's last lines), each line
+/// made safe for a terminal.
+std::string safe_lines(const std::string& text) {
+  std::string out;
+  for (std::size_t p = 0; p <= text.size();) {
+    const auto nl = text.find('\n', p);
+    out += safe_text(text.substr(p, nl == std::string::npos ? std::string::npos : nl - p));
+    if (nl == std::string::npos) break;
+    out += '\n';
+    p = nl + 1;
+  }
   return out;
 }
 
@@ -135,11 +158,10 @@ std::string matrix_text(const std::vector<MatrixEntry>& entries, bool color) {
   char buf[512];
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
-    std::snprintf(buf, sizeof buf, "  [%zu] %s, cpu %s, %s, %s: ", i + 1, e.kernel.c_str(), e.cpu.c_str(),
-                  e.release.empty() ? "?" : e.release.c_str(), e.accel.c_str());
-    s += buf;
+    s += "  [" + std::to_string(i + 1) + "] " + safe_text(e.kernel) + ", cpu " + safe_text(e.cpu) + ", " +
+         (e.release.empty() ? "?" : safe_text(e.release)) + ", " + safe_text(e.accel) + ": ";
     if (!e.report) {
-      s += std::string(red) + "ERROR " + off + one_line(e.error.substr(0, e.error.find('\n'))) + "\n";
+      s += std::string(red) + "ERROR " + off + safe_text(e.error.substr(0, e.error.find('\n'))) + "\n";
       continue;
     }
     std::snprintf(buf, sizeof buf, "exit %d in %.1f s\n", e.exit_status, e.seconds);
@@ -153,7 +175,7 @@ std::string matrix_text(const std::vector<MatrixEntry>& entries, bool color) {
       section = row.section;
       std::size_t w = 11;
       for (const auto& r : rows)
-        if (r.section == section) w = std::max(w, r.name.size());
+        if (r.section == section) w = std::max(w, shown_name(r.name).size());
       const std::string title = section == "env"     ? "ENVIRONMENT"
                                 : section == "probe" ? "PROBE"
                                 : section == "audit" ? "AUDIT"
@@ -168,18 +190,23 @@ std::string matrix_text(const std::vector<MatrixEntry>& entries, bool color) {
     }
     std::size_t w = 11;
     for (const auto& r : rows)
-      if (r.section == section) w = std::max(w, r.name.size());
-    std::snprintf(buf, sizeof buf, "%s%-*s ", row.differs ? "*" : " ", static_cast<int>(w), row.name.c_str());
-    s += buf;
+      if (r.section == section) w = std::max(w, shown_name(r.name).size());
+    const std::string name = shown_name(row.name);
+    s += (row.differs ? "*" : " ") + name + std::string(w - name.size(), ' ') + " ";
     for (std::size_t i = 0; i < entries.size(); ++i) {
-      std::string cell = entries[i].report ? row.cells[i] : "-";
+      std::string cell = entries[i].report ? safe_text(row.cells[i], TextSink::terminal, 64) : "-";
       if (cell.empty()) cell = "(none)";
-      if (cell.size() > 20) cell = cell.substr(0, 19) + "~";
+      if (cell.size() > 20) {
+        std::size_t cut = 19;
+        while (cut > 0 && (static_cast<unsigned char>(cell[cut]) & 0xc0) == 0x80) --cut;
+        cell = cell.substr(0, cut) + "~";
+      }
       const bool bad = section == "probe" && (cell == "fail" || cell == "error");
       std::snprintf(buf, sizeof buf, " %s%-20s%s", bad ? red : "", cell.c_str(), bad ? off : "");
       s += buf;
       if (section == "probe" && entries[i].report && row.cells[i] != "pass" && !row.details[i].empty())
-        notes.push_back(row.name + " [" + std::to_string(i + 1) + "] " + row.cells[i] + ": " + one_line(row.details[i]));
+        notes.push_back(safe_text(row.name) + " [" + std::to_string(i + 1) + "] " + safe_text(row.cells[i]) + ": " +
+                        safe_text(one_line(row.details[i])));
     }
     while (s.ends_with(' ')) s.pop_back();
     s += "\n";
@@ -189,7 +216,7 @@ std::string matrix_text(const std::vector<MatrixEntry>& entries, bool color) {
     for (const auto& n : notes) s += "  " + n + "\n";
   }
   for (std::size_t i = 0; i < entries.size(); ++i)
-    if (!entries[i].report) s += "\n[" + std::to_string(i + 1) + "] " + entries[i].error + "\n";
+    if (!entries[i].report) s += "\n[" + std::to_string(i + 1) + "] " + safe_lines(entries[i].error) + "\n";
   const int st = matrix_exit_status(entries);
   s += std::string("\n") + (st ? red : bold) +
        (st == 0 ? "every run passed its profile" : st == 1 ? "a run failed its profile" : "a run did not report") +
@@ -201,12 +228,12 @@ std::string matrix_ktap(const std::vector<MatrixEntry>& entries) {
   std::string s = "TAP version 13\n1.." + std::to_string(entries.size()) + "\n";
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
-    const std::string name = e.kernel + " cpu " + e.cpu;
-    s += "# " + name + ": " + (e.release.empty() ? "?" : e.release) + ", " + e.accel + "\n";
+    const std::string name = safe_text(e.kernel) + " cpu " + safe_text(e.cpu);
+    s += "# " + name + ": " + (e.release.empty() ? "?" : safe_text(e.release)) + ", " + safe_text(e.accel) + "\n";
     if (!e.report) {
       for (std::size_t p = 0; p < e.error.size();) {
         const auto nl = e.error.find('\n', p);
-        s += "# " + e.error.substr(p, nl == std::string::npos ? std::string::npos : nl - p) + "\n";
+        s += "# " + safe_text(e.error.substr(p, nl == std::string::npos ? std::string::npos : nl - p)) + "\n";
         p = nl == std::string::npos ? e.error.size() : nl + 1;
       }
       s += "not ok " + std::to_string(i + 1) + " " + name + "\n";
@@ -218,10 +245,10 @@ std::string matrix_ktap(const std::vector<MatrixEntry>& entries) {
     for (const auto& c : cs) {
       ++n;
       const bool ok = c.status == "pass" || c.status == "skip";
-      s += std::string("    ") + (ok ? "ok " : "not ok ") + std::to_string(n) + " " + c.name;
-      if (c.status == "skip") s += " # SKIP " + one_line(c.message);
+      s += std::string("    ") + (ok ? "ok " : "not ok ") + std::to_string(n) + " " + safe_text(c.name);
+      if (c.status == "skip") s += " # SKIP " + safe_text(one_line(c.message));
       s += "\n";
-      if (!ok && !c.message.empty()) s += "    # " + one_line(c.message) + "\n";
+      if (!ok && !c.message.empty()) s += "    # " + safe_text(one_line(c.message)) + "\n";
     }
     s += std::string(e.exit_status == 0 ? "ok " : "not ok ") + std::to_string(i + 1) + " " + name + "\n";
   }
@@ -285,7 +312,9 @@ MatrixRun run_matrix(const VmOptions& base, const std::vector<std::string>& kern
       const auto t0 = std::chrono::steady_clock::now();
       auto run = run_vm(
           o, [&](const std::string& line) { console.push_back(line); },
-          [&](const std::string& note) { std::fprintf(stderr, "%svma-harness: %s\n", progress ? "\r\033[K" : "", note.c_str()); });
+          [&](const std::string& note) {
+            std::fprintf(stderr, "%svma-harness: %s\n", progress ? "\r\033[K" : "", vma::safe_text(note).c_str());
+          });
       e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (run) {
         e.kernel = run->kernel.label;

@@ -121,32 +121,36 @@ def _split_expressions(text):
 
 def _parse(command, arg, flags, options=()):
     """Leading `--flag` / `--option VALUE` words, then the rest. Returns
-    (dict, rest). `--` ends the flags."""
+    (dict, rest). `--` ends the flags. Words are split as GDB splits a
+    command's arguments (gdb.string_to_argv: quotes and backslashes), so
+    `--svg "/tmp/a b.svg"` is one file name and `--svg ''` an empty one,
+    which is an error."""
     seen = {name: False for name in flags}
     seen.update({name: None for name in options})
-    rest = arg.strip()
-    while rest.startswith("--"):
-        word, _, tail = rest.partition(" ")
-        tail = tail.strip()
+    try:
+        words = gdb.string_to_argv(arg)
+    except (gdb.error, ValueError) as e:
+        raise gdb.GdbError("%s: %s" % (command, e))
+    while words and words[0].startswith("--"):
+        word = words.pop(0)
         if word == "--":
-            rest = tail
             break
         name, eq, value = word[2:].partition("=")
         if name in flags and not eq:
             seen[name] = True
         elif name in options:
             if not eq:
-                value, _, tail = tail.partition(" ")
-                tail = tail.strip()
+                if not words:
+                    raise gdb.GdbError("%s: --%s needs a value" % (command, name))
+                value = words.pop(0)
             if not value:
-                raise gdb.GdbError("%s: --%s needs a value" % (command, name))
+                raise gdb.GdbError("%s: --%s needs a value, not an empty one" % (command, name))
             seen[name] = value
         else:
             known = ["--" + f for f in flags] + ["--%s VALUE" % o for o in options]
             raise gdb.GdbError("%s: unknown option %s (known: %s)"
                                % (command, word, ", ".join(known) or "none"))
-        rest = tail
-    return seen, rest
+    return seen, " ".join(words)
 
 
 def _value_address(command, expr):

@@ -29,6 +29,7 @@
 #include "proc_source.h"
 #include "region_kind.h"
 #include "region_source.h"
+#include "outside_text.h"
 #include "render.h"
 #include "signals.h"
 #include "target.h"
@@ -48,8 +49,10 @@ namespace py = pybind11;
 namespace {
 
 /// An expected failure with a message for the user; becomes `_vmakit.Error`.
+/// Its message quotes what was read (a remote map's bad token, a path):
+/// made safe for a terminal like every outside string.
 struct VmaError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit VmaError(const std::string& message) : std::runtime_error(vma::safe_text(message)) {}
 };
 
 template <typename T>
@@ -231,6 +234,16 @@ class Source {
       f.addr = addr;
       f.pc = pc;
       f.instruction = std::move(instruction);
+      if (!vma::is_memory_fault(signo, code)) {
+        // `starti`, a breakpoint, a SIGSTOP: nothing at si_addr to annotate.
+        if (json) return vma::to_text(vma::not_a_fault_json(f));
+        std::string text = vma::not_a_fault_text(f);
+        if (draw || svg) {
+          auto map = vma::AddressMap::build(take(src_->snapshot()), cache_);
+          text += drawing(map, draw, svg, color, pc, "pc");
+        }
+        return text;
+      }
       vma::Annotation at;
       if (addr || pc) at = take(vma::whereis(*src_, addr ? *addr : *pc, cache_));
       if (symbol) add_symbol(at, *symbol);

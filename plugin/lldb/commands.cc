@@ -8,6 +8,7 @@
 
 #include "draw.h"
 #include "options.h"
+#include "outside_text.h"
 #include "region_kind.h"
 #include "render.h"
 #include "signals.h"
@@ -27,15 +28,17 @@ std::vector<std::string> to_args(char** command) {
   return args;
 }
 
+/// Errors quote what was read (a remote map's bad token, a path): made safe
+/// for a terminal like every outside string.
 bool fail(lldb::SBCommandReturnObject& result, const std::string& message) {
-  result.SetError(message.c_str());
+  result.SetError(safe_text(message).c_str());
   return false;
 }
 
 /// LLDB's warning channel for a note about the region source, if any.
 void warn_note(lldb::SBCommandReturnObject& result, ProcessView& view) {
   if (std::string note = view.take_note(); !note.empty())
-    result.AppendWarning(("vma: " + note + "\n").c_str());
+    result.AppendWarning(("vma: " + safe_text(note) + "\n").c_str());
 }
 
 bool print(lldb::SBCommandReturnObject& result, const std::string& text) {
@@ -319,6 +322,21 @@ bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
       fault.instruction = instruction_at(target, *fault.pc);
     }
 
+    if (from_siginfo && !is_memory_fault(fault.signo, fault.code)) {
+      // The entry stop of `process launch -s`, a breakpoint's SIGTRAP, a
+      // SIGSTOP: nothing at si_addr to annotate (core decides, signals.h).
+      if (args->has("--json")) return print_json(result, not_a_fault_json(fault));
+      std::string text = not_a_fault_text(fault);
+      if (args->has("--draw") || args->has("--svg")) {
+        Result<const AddressMap*> map = (*view)->address_map(cache_->elf_cache());
+        if (!map) return fail(result, "vma fault: " + map.error().message);
+        Result<std::string> picture = drawing(*args, **map, debugger.GetUseColor(), fault.pc, "pc");
+        if (!picture) return fail(result, "vma fault: " + picture.error().message);
+        text += *picture;
+      }
+      return print(result, text);
+    }
+
     Annotation at_addr;
     if (fault.addr) {
       Result<Annotation> ann = (*view)->annotate_address(*fault.addr, cache_->elf_cache());
@@ -344,7 +362,7 @@ bool FaultCommand::DoExecute(lldb::SBDebugger debugger, char** command,
     } else {
       text = signal_name(fault.signo) + " (si_code unknown: no siginfo)\n";
       if (fault.pc)
-        text += "    pc         " + hex(*fault.pc) + (fault.instruction.empty() ? "" : "  " + fault.instruction) + "\n";
+        text += "    pc         " + hex(*fault.pc) + (fault.instruction.empty() ? "" : "  " + safe_text(fault.instruction)) + "\n";
     }
     if (args->has("--draw") || args->has("--svg")) {
       Result<const AddressMap*> map = (*view)->address_map(cache_->elf_cache());

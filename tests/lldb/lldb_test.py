@@ -722,15 +722,17 @@ def case_remote_fault():
 
 
 def case_non_utf8():
-    """A mapped file whose name is not UTF-8: text shows its bytes as they
-    are and JSON replaces each with U+FFFD, as the CLI does; live and over
-    gdb-remote (LLDB's region list)."""
+    """A mapped file whose name is not UTF-8: text shows its bytes as \\xNN
+    escapes (issue 22: safe_text; it showed them as they are) and JSON
+    replaces each with U+FFFD, as the CLI does; live and over gdb-remote
+    (LLDB's region list)."""
     d = tempfile.mkdtemp(prefix="vmakit-lldb-")
     raw = os.path.join(os.fsencode(d), b"vmakit-\xff\xfe.bin")
     with open(raw, "wb") as f:
         f.write(b"x" * 4096)
     name = os.fsdecode(raw)  # the same bytes, as lldb() decodes its transcript
     replaced = d + "/vmakit-\ufffd\ufffd.bin"
+    shown = d + "/vmakit-\\xff\\xfe.bin"
     try:
         with Testee("--map-file=" + name) as t:
             addr = t.first("mapped_file")
@@ -741,9 +743,9 @@ def case_non_utf8():
             cli = subprocess.run([ARGS.cli, "map", "--pid", str(t.pid), "--color", "never"], stdout=subprocess.PIPE,
                                  text=True, errors="surrogateescape", timeout=TIMEOUT)
             cli_row = [l for l in cli.stdout.splitlines() if l.startswith("0x%016x" % addr)]
-            check(len(row) == 1 and name in row[0], "live vma map text has the name's bytes", row)
+            check(len(row) == 1 and shown in row[0], "live vma map text has the name's bytes as escapes", row)
             check(row == cli_row, "live: the row equals the CLI's, byte for byte", "%r\n%r" % (row, cli_row))
-            check(name in (output_of(secs, where) or ""), "live vma whereis text has the name's bytes",
+            check(shown in (output_of(secs, where) or ""), "live vma whereis text has the name's bytes as escapes",
                   output_of(secs, where))
             w = json_of(secs, where_json)
             cli = subprocess.run([ARGS.cli, "whereis", "--pid", str(t.pid), "--json", hex(addr)],
@@ -755,7 +757,7 @@ def case_non_utf8():
                 rc, secs, out = lldb(["target create " + ARGS.testee, "gdb-remote 127.0.0.1:%d" % srv.port,
                                       "vma map", "vma map --json", "detach"])
                 check(normal_exit(rc, out), "lldb exits normally (remote)", out[-2000:])
-                check(name in (output_of(secs, "vma map") or ""), "remote vma map text has the name's bytes",
+                check(shown in (output_of(secs, "vma map") or ""), "remote vma map text has the name's bytes as escapes",
                       (output_of(secs, "vma map") or out)[-1500:])
                 regions = (json_of(secs, "vma map --json") or {}).get("regions") or []
                 paths = [r.get("path") for r in regions if int(r["start"], 16) == addr]

@@ -10,6 +10,8 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
+#include <regex>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -711,4 +713,84 @@ TEST_CASE("matrix svg: bad saved documents name the field") {
   j = matrix_json(saved_matrix());
   j["kernels"][2]["report"] = 5;
   CHECK(entries_from_json(j).error().message == "kernels[2].report: expected an object or null");
+}
+
+namespace {
+
+/// Code points of XML text once its entities are read back.
+std::size_t xml_chars(std::string s) {
+  for (const char* e : {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"})
+    for (std::size_t at; (at = s.find(e)) != std::string::npos;) s.replace(at, std::strlen(e), "x");
+  std::size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+// Issue 22: docs/vma-harness-matrix.png ended in "ASLR bars: 40 bits fill a
+// ce". Every <text> must end inside the picture: its x plus its characters
+// at DejaVu Sans Mono's advance (0.602 em of its font size).
+TEST_CASE("matrix svg: the picture is wide enough for every text it draws") {
+  auto all = saved_matrix();
+  MatrixEntry longer = all[0];
+  longer.kernel = "a-kernel-with-a-rather-long-name-from-a-saved-report-0123456789";
+  for (const std::vector<MatrixEntry>& entries :
+       {std::vector<MatrixEntry>{all[0]}, std::vector<MatrixEntry>{all[2]}, std::vector<MatrixEntry>{all[0], all[1]},
+        all, std::vector<MatrixEntry>{all[0], longer}}) {
+    const std::string svg = matrix_svg(entries);
+    std::smatch m;
+    REQUIRE(std::regex_search(svg, m, std::regex("<svg [^>]*width=\"(\\d+)\"")));
+    const int width = std::stoi(m[1]);
+    const std::regex text("<text x=\"(\\d+)\"([^>]*)>([^<]*)</text>");
+    std::size_t texts = 0;
+    for (auto it = std::sregex_iterator(svg.begin(), svg.end(), text); it != std::sregex_iterator(); ++it) {
+      ++texts;
+      const int x = std::stoi((*it)[1]);
+      const std::string attrs = (*it)[2];
+      std::smatch fs;
+      const double size = std::regex_search(attrs, fs, std::regex("font-size=\"(\\d+)\"")) ? std::stod(fs[1]) : 12;
+      const double right = x + static_cast<double>(xml_chars((*it)[3])) * size * 0.602;
+      CAPTURE(entries.size(), width, (*it)[0].str());
+      CHECK(right <= width);
+    }
+    CHECK(texts > 5);
+  }
+}
+
+// Issue 22: a bzImage cut to its first 100 KB was handed to QEMU, which died
+// of Killed (KVM) or never reached init (TCG), neither saying why.
+TEST_CASE("kernel image: a header that says more than the file is refused") {
+  std::string head(0x10000, '\0');
+  head[0x1f1] = 31;                       // setup_sects
+  const std::uint32_t syssize = 0x7e000;  // 16-byte paragraphs: 8 MiB in all
+  for (int i = 0; i < 4; ++i) head[0x1f4 + i] = static_cast<char>((syssize >> (8 * i)) & 0xff);
+  head.replace(0x202, 4, "HdrS");
+  const std::uint64_t whole = 32 * 512 + std::uint64_t{syssize} * 16;
+  CHECK_FALSE(image_truncated(head, whole));
+  CHECK_FALSE(image_truncated(head, whole + 4096));
+  CHECK(image_truncated(head, 100000) ==
+        "truncated: its bzImage setup header says " + std::to_string(whole) + " bytes, the file has 100000");
+  head[0x1f1] = 0;  // 0 means 4 setup sectors
+  CHECK(image_truncated(head, 5 * 512 + std::uint64_t{syssize} * 16 - 1).has_value());
+  CHECK_FALSE(image_truncated(head, 5 * 512 + std::uint64_t{syssize} * 16));
+  // An arm64 Image with an EFI stub: the PE section table places each
+  // section's bytes in the file.
+  std::string pe(0x1000, '\0');
+  pe.replace(0, 2, "MZ");
+  pe.replace(0x38, 4, std::string("ARM\x64", 4));
+  pe[0x3c] = 0x40;
+  pe.replace(0x40, 4, std::string("PE\0\0", 4));
+  pe[0x40 + 6] = 1;     // one section
+  pe[0x40 + 20] = 0;    // no optional header
+  const std::size_t sh = 0x40 + 24;
+  auto put32 = [&](std::size_t at, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) pe[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+  };
+  put32(sh + 16, 0x200000);  // SizeOfRawData
+  put32(sh + 20, 0x10000);   // PointerToRawData
+  CHECK_FALSE(image_truncated(pe, 0x210000));
+  CHECK(image_truncated(pe, 0x100000) ==
+        std::string("truncated: its PE/COFF section table says 2162688 bytes, the file has 1048576"));
+  CHECK_FALSE(image_truncated(std::string(0x1000, 'x'), 10));
 }
