@@ -97,19 +97,19 @@ std::string of_arch(const std::vector<std::string>& candidates, const GuestArch&
   return {};
 }
 
-/// What the guest runs when its arch is not this machine's: the harness and
-/// probes of a build for that arch, and a busybox for it.
-struct ForeignPrograms {
+/// What the guest runs: the harness, its probes and a static busybox;
+/// this machine's own, or, for another arch, a build and a busybox for it.
+struct GuestPrograms {
   std::string harness, probes_dir, busybox;
 };
 
-Result<ForeignPrograms> foreign_programs(const VmOptions& o, const GuestArch& arch, const KernelImage& k) {
+Result<GuestPrograms> foreign_programs(const VmOptions& o, const GuestArch& arch, const KernelImage& k) {
   std::vector<std::string> builds = o.guest_builds;
   if (builds.empty() && !o.harness.empty())
     builds.push_back((fs::path(o.harness).parent_path().parent_path() / ("build-" + std::string(arch.name))).string());
   std::vector<std::string> harnesses;
   for (const auto& b : builds) harnesses.push_back(b + "/vma-harness");
-  ForeignPrograms p;
+  GuestPrograms p;
   p.harness = of_arch(harnesses, arch);
   if (p.harness.empty())
     return Error{"an " + std::string(arch.name) + " kernel needs an " + std::string(arch.name) +
@@ -132,7 +132,7 @@ Result<ForeignPrograms> foreign_programs(const VmOptions& o, const GuestArch& ar
 struct GuestPlan {
   std::optional<KernelImage> kernel;
   const GuestArch* arch = nullptr;
-  ForeignPrograms programs;
+  GuestPrograms programs;
 };
 
 /// The kernel (when o.kernel names one), the arch (--arch, else what the
@@ -140,7 +140,7 @@ struct GuestPlan {
 /// Errors start with the kernel's label: "bookworm-amd64: ...".
 Result<GuestPlan> plan_guest(const VmOptions& o) {
   GuestPlan p;
-  std::string label = o.kernel.empty() ? o.arch : o.kernel;
+  std::string label = !o.kernel.empty() ? o.kernel : !o.arch.empty() ? o.arch : "this machine";
   auto fail = [&](const std::string& msg) { return Error{label + ": " + msg}; };
   if (!o.kernel.empty()) {
     auto kernel = resolve_kernel(o.kernel);
