@@ -103,14 +103,14 @@ def case_no_qemu():
     h = Harness()
     k = kernel(BOOKWORM)
     p = h.run("vm", "--kernel", k, "--accel", "tcg", "--", "run", env={"PATH": "/nonexistent"})
-    expect(p, 2, f"vm {BOOKWORM}: {QEMU}: No such file or directory (install QEMU")
+    expect(p, 2, f"vm {BOOKWORM} (accel tcg, cpu max): {QEMU}: No such file or directory (install QEMU")
 
 
 def case_unknown_cpu():
     need_qemu()
     h = Harness()
     p = h.run("vm", "--kernel", kernel(BOOKWORM), "--cpu", "vmakit-no-such-cpu", "--", "run", timeout=120)
-    expect(p, 2, f"vm {BOOKWORM}: the kernel never reached init", "vmakit-no-such-cpu")
+    expect(p, 2, f"vm {BOOKWORM} (accel ", ", cpu vmakit-no-such-cpu): the kernel never reached init")
 
 
 def case_kernel_panic():
@@ -119,7 +119,8 @@ def case_kernel_panic():
     # No init in the initramfs under that name: the kernel panics.
     p = h.run("vm", "--kernel", kernel(TRIXIE), "--accel", "tcg", "--append", "rdinit=/vmakit-no-init",
               "--", "run", timeout=300)
-    expect(p, 2, f"vm {TRIXIE}: the kernel never reached init", "last console lines:", "Kernel panic")
+    expect(p, 2, f"vm {TRIXIE} (accel tcg, cpu max): the kernel never reached init", "last console lines:",
+           "Kernel panic")
 
 
 def case_guest_hangs():
@@ -131,7 +132,7 @@ def case_guest_hangs():
     p = h.run("vm", "--kernel", kernel(TRIXIE), "--accel", "tcg", "--timeout", "60", "--host-root", "--exec",
               "--", "sleep", "3600", timeout=300)
     took = time.monotonic() - t0
-    expect(p, 2, f"vm {TRIXIE}: no report within 60 s after init (the command hung?); QEMU killed")
+    expect(p, 2, f"vm {TRIXIE} (accel tcg, cpu max): no report within 60 s after init (the command hung?); QEMU killed")
     check(took < 80, f"the deadline was 60 s, the run took {took:.0f} s")
 
 
