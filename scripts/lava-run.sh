@@ -14,10 +14,12 @@
 # rendered against lava-server's device-type templates, the job
 # harness/lava/qemu-job.yaml.jinja2 (kernel and initramfs by file://, the
 # test definition from a git copy of harness/lava/ in DIR), then
-# `lava-run --job-id 1 --output-dir DIR/lava --device DIR/device.yaml
-# DIR/job.yaml`; its log (stdout, one YAML mapping a line, the guest's
-# console among them) in DIR/lava-run.log, its job result in
-# DIR/lava/result.yaml. Prints the vmakit cases as KTAP.
+# `lava-run --job-id N --output-dir DIR/lava --device DIR/device.yaml
+# DIR/job.yaml` (N: this script's pid, so that two runs never share
+# lava-run's scratch directory /var/lib/lava/dispatcher/tmp/N); its log
+# (stdout, one YAML mapping a line, the guest's console among them) in
+# DIR/lava-run.log, its job result in DIR/lava/result.yaml. Prints the
+# vmakit cases as KTAP.
 #
 # Exit: 0 every vmakit case passed or skipped; 1 a case failed, lava-run
 # failed, or no vmakit case was recorded; 2 usage or a missing piece.
@@ -96,8 +98,8 @@ python3=/usr/bin/python3
   --repository "file://$output/definition" --profile "$profile" --extra="${extra[*]}" \
   --name "$(basename "$(realpath "$kernel")")" >"$output/job.yaml"
 
-echo "lava-run.sh: lava-run --job-id 1 --output-dir $output/lava (log: $output/lava-run.log)" >&2
+echo "lava-run.sh: lava-run --job-id $$ --output-dir $output/lava (log: $output/lava-run.log)" >&2
 rc=0
-lava-run --job-id 1 --output-dir "$output/lava" --device "$output/device.yaml" "$output/job.yaml" \
+lava-run --job-id "$$" --output-dir "$output/lava" --device "$output/device.yaml" "$output/job.yaml" \
   >"$output/lava-run.log" 2>&1 || rc=$?
 "$python3" "$top/scripts/lava_job.py" results "$output/lava-run.log" --lava-rc "$rc"
