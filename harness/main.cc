@@ -29,6 +29,7 @@
 #include "runner.h"
 #include "vm/matrix.h"
 #include "vm/matrix_svg.h"
+#include "vm/guest_image.h"
 #include "vm/session.h"
 #include "output_file.h"  // core: files and stdout written, and checked
 #include "outside_text.h"  // core: safe_text, for the guest console
@@ -52,6 +53,7 @@ const char* kUsage =
     "       vma-harness demo wx|guard|null|stack [--step]\n"
     "       vma-harness vm --kernel K [--cpu MODEL] [--accel auto|kvm|tcg] [--memory MIB] [--timeout S]\n"
     "                      [--host-root [--exec]] -- ARGS...\n"
+    "       vma-harness initramfs --out FILE [--kernel K] [--arch A] [--shell] [-- ARGS...]\n"
     "       vma-harness matrix --kernel K... [--cpu MODEL]... [--accel auto|kvm|tcg] [--with-audit]\n"
     "                          [--with-aslr] [--profile default|hardened] [--format text|json|ktap|junit]\n"
     "                          [--svg FILE]\n"
@@ -614,6 +616,35 @@ int cmd_vm(const std::vector<std::string>& all) {
   return run->result.exit_status;
 }
 
+int cmd_initramfs(const std::vector<std::string>& all) {
+  auto [args, inner] = split_dashes(all);
+  GuestOptions g;
+  std::string out;
+  bool shell = false;
+  po::options_description d("initramfs options");
+  d.add_options()
+      ("out", po::value(&out), "the file to write (replaced only once complete)")
+      ("kernel", po::value(&g.vm.kernel), "also carry this kernel's config (/vmakit/config, VMA_KCONFIG); its arch")
+      ("shell", po::bool_switch(&shell), "/init gives a shell with the prompt 'vmakit# ' (for LAVA, a person)")
+      ("arch", po::value(&g.vm.arch), "guest architecture (default: the kernel image's, else this machine's)")
+      ("guest-build", po::value(&g.vm.guest_builds)->composing(), "a build for another architecture (as vm)")
+      ("busybox", po::value(&g.vm.guest_busyboxes)->composing(), "a static busybox for another architecture (as vm)")
+      ("help,h", "this help");
+  po::variables_map vm;
+  if (parse_args(args, d, vm)) return 0;
+  if (out.empty()) return usage_error("initramfs needs --out FILE");
+  if (shell && !inner.empty()) return usage_error("initramfs --shell runs nothing by itself: no arguments after --");
+  if (auto err = g.complete()) return usage_error(*err);
+  g.vm.args = inner.empty() ? std::vector<std::string>{"run"} : inner;
+  auto image = vm::guest_initramfs(g.vm, shell);
+  if (!image) {
+    std::cerr << "vma-harness: " << image.error().message << "\n";
+    return kExitUsage;
+  }
+  if (auto r = vma::write_output_file(out, *image, "--out"); !r) return data_error(r.error().message);
+  return 0;
+}
+
 int cmd_matrix(const std::vector<std::string>& args) {
   GuestOptions g;
   std::vector<std::string> kernels, cpus;
@@ -706,6 +737,7 @@ int dispatch(const std::string& cmd, const std::vector<std::string>& args, const
     if (cmd == "demo") return cmd_demo(args);
     if (cmd == "aslr") return cmd_aslr(args);
     if (cmd == "audit") return cmd_audit(args);
+    if (cmd == "initramfs") return cmd_initramfs(args);
     if (cmd == "vm" || cmd == "matrix") {
       // From the first instruction on: a SIGINT before QEMU is up stays
       // pending until the guest code takes it (vm::pending_stop).

@@ -33,8 +33,9 @@ packages=(
   # vma-harness vm / matrix: QEMU, the guest's /init, module tools, xz
   # modules, and what fetch-kernels.sh uses (apt, dpkg-deb, depmod).
   qemu-system-x86 busybox-static cpio kmod liblzma-dev procps
-  # tests/lava reads the LAVA test definition.
-  python3-yaml
+  # tests/lava reads the LAVA test definition; scripts/lava-run.sh runs it
+  # with the real dispatcher (lava-run) and renders its device dictionary.
+  python3-yaml python3-jinja2 lava-dispatcher
   # vma map --svg tests: headless Chromium, PIL to read its screenshot, the SVG's font.
   chromium python3-pil fonts-dejavu-core
   # The Debian package and its test (tests/package): cpack's shlibdeps (dpkg-dev,
@@ -64,6 +65,18 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# LAVA's device-type templates (qemu.jinja2, base.jinja2) ship only in the
+# lava-server .deb: downloaded once and unpacked into the cache for
+# scripts/lava-run.sh, never installed (that would pull in a whole server).
+lava_cache=${VMAKIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vmakit}/lava-server
+if [[ ! -f $lava_cache/usr/share/lava-server/device-types/qemu.jinja2 ]]; then
+  echo "setup: unpacking lava-server's device-type templates into $lava_cache"
+  mkdir -p "$lava_cache"
+  (cd "$lava_cache" && rm -f lava-server_*.deb && apt-get download -qq lava-server)
+  dpkg-deb -x "$lava_cache"/lava-server_*.deb "$lava_cache"
+  rm -f "$lava_cache"/lava-server_*.deb
 fi
 
 # arm64 (issue 15): the aarch64 cross compiler and the arm64 -dev packages

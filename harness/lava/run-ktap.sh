@@ -5,7 +5,8 @@
 #
 # Runs `HARNESS run --format ktap OPTIONS`, prints the KTAP (the job log keeps
 # it: KernelCI and humans read it there) and keeps it in
-# output/vma-harness.ktap, then reports each top-level result line to LAVA:
+# output/vma-harness.ktap (its stderr in output/vma-harness.stderr, printed
+# after it as KTAP comments), then reports each top-level result line to LAVA:
 # `ok N NAME` pass, `ok N NAME # SKIP why` skip, `not ok N NAME` fail, with
 # NAME's characters outside [A-Za-z0-9._-] made '_' ("audit:mmap_min_addr"
 # -> "audit_mmap_min_addr"), plus one case "vma-harness-exit" for the
@@ -15,9 +16,15 @@ set -u
 harness=${1:?usage: run-ktap.sh HARNESS [vma-harness run options...]}
 shift
 mkdir -p output
-"$harness" run --format ktap "$@" >output/vma-harness.ktap
+# stderr to a file: the harness draws its ASLR progress bar only on a
+# terminal, and under LAVA stderr would be the serial console (a tty) whose
+# every byte lands in the job log. Its messages are printed after the KTAP.
+"$harness" run --format ktap "$@" >output/vma-harness.ktap 2>output/vma-harness.stderr
 rc=$?
 cat output/vma-harness.ktap
+if [ -s output/vma-harness.stderr ]; then
+  sed 's/^/# stderr: /' output/vma-harness.stderr
+fi
 
 report() {
   if command -v lava-test-case >/dev/null 2>&1; then

@@ -35,18 +35,40 @@ std::string sh_quote(std::string_view s) {
   return q + "'";
 }
 
+namespace {
+
+/// What every /init does first: busybox's applets, /proc /sys /dev /tmp.
+/// Then only emergencies on the console: neither the report nor a shell
+/// session is interleaved with kernel messages.
+std::string init_prelude() {
+  return "#!/bin/busybox sh\n"
+         "/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /mnt\n"
+         "/bin/busybox --install -s\n"
+         "mount -t proc proc /proc\n"
+         "mount -t sysfs sysfs /sys\n"
+         "mount -t devtmpfs devtmpfs /dev 2>/dev/null\n"
+         "mount -t tmpfs tmpfs /tmp\n"
+         "echo '1 4 1 7' >/proc/sys/kernel/printk\n";
+}
+
+}  // namespace
+
+std::string shell_init_script(const GuestCommand& c) {
+  std::string s = init_prelude();
+  for (const auto& m : c.modules) s += "insmod " + sh_quote(m) + " || echo 'vmakit init: insmod failed: '" + sh_quote(m) + "\n";
+  for (const auto& e : c.env) s += "export " + sh_quote(e) + "\n";
+  s += "export PATH=/vmakit/bin:/bin:/sbin:/usr/bin:/usr/sbin\n"
+       "export PS1=" + sh_quote(kShellPrompt) + "\n"
+       "cd /\n"
+       "echo 'vmakit: vma-harness is on PATH (vma-harness run --with-audit)'\n"
+       // A shell on the console's own tty (job control, ^C); /init stays
+       // PID 1, so leaving the shell starts another instead of a panic.
+       "while :; do setsid cttyhack sh; done\n";
+  return s;
+}
+
 std::string init_script(const GuestCommand& c) {
-  std::string s =
-      "#!/bin/busybox sh\n"
-      "/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin /proc /sys /dev /tmp /mnt\n"
-      "/bin/busybox --install -s\n"
-      "mount -t proc proc /proc\n"
-      "mount -t sysfs sysfs /sys\n"
-      "mount -t devtmpfs devtmpfs /dev 2>/dev/null\n"
-      "mount -t tmpfs tmpfs /tmp\n"
-      // Only emergencies on the console from here on: the report is not
-      // interleaved with kernel messages.
-      "echo '1 4 1 7' >/proc/sys/kernel/printk\n"
+  std::string s = init_prelude() +
       "echo '" + std::string(kInit) + "'\n"
       "fail() { echo \"vmakit init: $*\"; echo '" + std::string(kFail) + "'; poweroff -f; sleep 5; }\n";
   for (const auto& m : c.modules) s += "insmod " + sh_quote(m) + " || fail insmod " + sh_quote(m) + "\n";

@@ -37,6 +37,14 @@ struct GuestCommand {
 /// The /init script (busybox sh) that runs `c`.
 std::string init_script(const GuestCommand& c);
 
+/// The prompt of the shell shell_init_script gives (LAVA waits for it).
+inline constexpr std::string_view kShellPrompt = "vmakit# ";
+
+/// An /init script (busybox sh) that loads `c.modules`, exports `c.env`,
+/// puts /vmakit/bin on PATH and gives a shell on the console with the
+/// prompt kShellPrompt, again whenever it exits; `c.argv` is not run.
+std::string shell_init_script(const GuestCommand& c);
+
 /// `s` as one single-quoted sh word.
 std::string sh_quote(std::string_view s);
 

@@ -17,7 +17,8 @@
 #include <optional>
 
 #include "arch.h"
-#include "initramfs.h"
+#include "output_file.h"
+#include "guest_image.h"
 #include "qemu_command.h"
 
 namespace fs = std::filesystem;
@@ -82,53 +83,6 @@ void remove_stale_work_dirs() {
   }
 }
 
-/// `path` without its debug sections, copied into `dir` with `objcopy
-/// --strip-debug` (binutils; TRIPLET-objcopy first, for another arch's
-/// files): the harness built RelWithDebInfo is 30 MiB, 1.5 MiB without, and
-/// every MiB is unpacked by an emulated CPU at boot. `path` itself when no
-/// objcopy can (still correct, slower).
-std::string stripped(const std::string& path, const std::string& dir, const GuestArch& arch) {
-  const std::string out = dir + "/" + fs::path(path).filename().string();
-  const std::string cross = std::string(arch.triplet) + "-objcopy";
-  for (const char* tool : {cross.c_str(), "objcopy"}) {
-    const char* argv[] = {tool, "--strip-debug", path.c_str(), out.c_str(), nullptr};
-    pid_t pid = 0;
-    if (posix_spawnp(&pid, tool, nullptr, nullptr, const_cast<char**>(argv), environ) != 0) continue;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return out;
-  }
-  return path;
-}
-
-Result<void> write_file(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  out.close();
-  if (!out) return Error{path + ": write failed"};
-  return {};
-}
-
-/// Adds the kernel modules `arch.root_modules` (and what they depend on);
-/// their guest paths in load order.
-Result<std::vector<std::string>> add_modules(CpioArchive& cpio, const KernelImage& k, const GuestArch& arch) {
-  std::vector<std::string> guest;
-  if (k.modules_dir.empty()) return guest;  // a kernel without modules: all built in, or not there
-  auto order = module_load_order(k.modules_dir,
-                                 std::vector<std::string>(arch.root_modules.begin(), arch.root_modules.end()));
-  if (!order) return order.error();
-  for (const auto& rel : *order) {
-    auto bytes = read_module(k.modules_dir + "/" + rel);
-    if (!bytes) return bytes.error();
-    std::string name = fs::path(rel).filename().string();
-    name = name.substr(0, name.find(".ko")) + ".ko";
-    cpio.add_data("vmakit/modules/" + name, *bytes, 0644);
-    guest.push_back("/vmakit/modules/" + name);
-  }
-  return guest;
-}
-
 /// e_machine of an ELF file, or nullopt when it is not one.
 std::optional<unsigned> elf_machine_of(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -144,19 +98,19 @@ std::string of_arch(const std::vector<std::string>& candidates, const GuestArch&
   return {};
 }
 
-/// What the guest runs when its arch is not this machine's: the harness and
-/// probes of a build for that arch, and a busybox for it.
-struct ForeignPrograms {
+/// What the guest runs: the harness, its probes and a static busybox;
+/// this machine's own, or, for another arch, a build and a busybox for it.
+struct GuestPrograms {
   std::string harness, probes_dir, busybox;
 };
 
-Result<ForeignPrograms> foreign_programs(const VmOptions& o, const GuestArch& arch, const KernelImage& k) {
+Result<GuestPrograms> foreign_programs(const VmOptions& o, const GuestArch& arch, const KernelImage& k) {
   std::vector<std::string> builds = o.guest_builds;
   if (builds.empty() && !o.harness.empty())
     builds.push_back((fs::path(o.harness).parent_path().parent_path() / ("build-" + std::string(arch.name))).string());
   std::vector<std::string> harnesses;
   for (const auto& b : builds) harnesses.push_back(b + "/vma-harness");
-  ForeignPrograms p;
+  GuestPrograms p;
   p.harness = of_arch(harnesses, arch);
   if (p.harness.empty())
     return Error{"an " + std::string(arch.name) + " kernel needs an " + std::string(arch.name) +
@@ -174,7 +128,84 @@ Result<ForeignPrograms> foreign_programs(const VmOptions& o, const GuestArch& ar
   return p;
 }
 
+/// What a guest is made of: its kernel (none for an initramfs written
+/// without --kernel), its arch, and the programs of that arch it carries.
+struct GuestPlan {
+  std::optional<KernelImage> kernel;
+  const GuestArch* arch = nullptr;
+  GuestPrograms programs;
+};
+
+/// The kernel (when o.kernel names one), the arch (--arch, else what the
+/// kernel image says, else this machine's) and the programs for it.
+/// Errors start with the kernel's label: "bookworm-amd64: ...".
+Result<GuestPlan> plan_guest(const VmOptions& o) {
+  GuestPlan p;
+  std::string label = !o.kernel.empty() ? o.kernel : !o.arch.empty() ? o.arch : "this machine";
+  auto fail = [&](const std::string& msg) { return Error{label + ": " + msg}; };
+  if (!o.kernel.empty()) {
+    auto kernel = resolve_kernel(o.kernel);
+    if (!kernel) return fail(kernel.error().message);
+    p.kernel = *kernel;
+  }
+  const std::string kernel_arch = p.kernel ? p.kernel->arch : "";
+  p.arch = !o.arch.empty()        ? find_guest_arch(o.arch)
+           : !kernel_arch.empty() ? find_guest_arch(kernel_arch)
+                                  : host_guest_arch();
+  if (!p.arch) return fail("no QEMU guest description for arch '" + o.arch + "'");
+  if (p.kernel) label = p.kernel->label;
+  if (!kernel_arch.empty() && kernel_arch != p.arch->name)
+    return fail("an " + kernel_arch + " kernel image, but --arch " + o.arch);
+  p.programs = {o.harness, o.probes_dir, o.busybox};
+  if (p.arch == host_guest_arch()) return p;
+  if (o.host_root) return fail("--host-root needs a kernel of this machine's architecture");
+  auto foreign = foreign_programs(o, *p.arch, p.kernel ? *p.kernel : KernelImage{});
+  if (!foreign) return fail(foreign.error().message);
+  p.programs = *foreign;
+  return p;
+}
+
+/// The initramfs of `plan`: busybox as /init's shell, the kernel's config,
+/// and either the harness with its probes and libraries, or (host_root)
+/// the modules that mount the host's root.
+GuestImageSpec image_spec(const VmOptions& o, const GuestPlan& plan, bool shell, const std::string& scratch) {
+  GuestImageSpec spec;
+  spec.arch = plan.arch;
+  spec.busybox = plan.programs.busybox;
+  spec.shell = shell;
+  spec.scratch_dir = scratch;
+  spec.command.host_root = o.host_root;
+  spec.command.cwd = o.cwd;
+  const std::string config = plan.kernel ? plan.kernel->config : "";
+  if (o.host_root) {
+    if (!config.empty()) spec.command.env.push_back("VMA_KCONFIG=" + fs::absolute(config).string());
+    spec.modules_dir = plan.kernel ? plan.kernel->modules_dir : "";
+    spec.modules.assign(plan.arch->root_modules.begin(), plan.arch->root_modules.end());
+    if (!o.exec) spec.command.argv.push_back(o.harness);
+  } else {
+    spec.kconfig = config;
+    spec.harness = plan.programs.harness;
+    spec.probes_dir = plan.programs.probes_dir;
+    spec.command.argv.emplace_back(kGuestHarness);
+  }
+  spec.command.argv.insert(spec.command.argv.end(), o.args.begin(), o.args.end());
+  return spec;
+}
+
 }  // namespace
+
+Result<std::string> guest_initramfs(const VmOptions& o, bool shell) {
+  auto fail = [&](const std::string& msg) { return Error{"initramfs " + msg}; };
+  if (o.host_root) return fail("an initramfs carries the harness: --host-root is for vm only");
+  auto plan = plan_guest(o);
+  if (!plan) return fail(plan.error().message);
+  remove_stale_work_dirs();
+  auto tmp = WorkDir::make();
+  if (!tmp) return fail(tmp.error().message);
+  auto image = build_guest_initramfs(image_spec(o, *plan, shell, tmp->path()));
+  if (!image) return fail(image.error().message);
+  return *image;
+}
 
 std::string kvm_device() {
   const char* d = std::getenv("VMAKIT_KVM_DEVICE");
@@ -221,92 +252,32 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 
 Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::string&)>& on_console,
                      const std::function<void(const std::string&)>& on_note) {
-  auto fail = [&](const std::string& label, const std::string& msg) {
-    return Error{"vm " + label + ": " + msg};
-  };
-  auto kernel = resolve_kernel(o.kernel);
-  if (!kernel) return fail(o.kernel, kernel.error().message);
-  // The arch: --arch, else what the kernel image says, else this machine's.
-  const GuestArch* arch = !o.arch.empty()           ? find_guest_arch(o.arch)
-                          : !kernel->arch.empty()   ? find_guest_arch(kernel->arch)
-                                                    : host_guest_arch();
-  if (!arch) return fail(o.kernel, "no QEMU guest description for arch '" + o.arch + "'");
-  if (!kernel->arch.empty() && kernel->arch != arch->name)
-    return fail(kernel->label, "an " + kernel->arch + " kernel image, but --arch " + o.arch);
+  auto fail = [&](const std::string& msg) { return Error{"vm " + msg}; };
+  auto plan = plan_guest(o);
+  if (!plan) return fail(plan.error().message);
+  if (!plan->kernel) return fail("needs a kernel");
+  const GuestArch* arch = plan->arch;
+  const KernelImage* kernel = &*plan->kernel;
   VmRun run;
   run.kernel = *kernel;
   const std::string& label = kernel->label;
-  VmOptions own = o;  // the programs the guest carries, for its arch
-  if (arch != host_guest_arch()) {
-    if (o.host_root) return fail(label, "--host-root needs a kernel of this machine's architecture");
-    auto p = foreign_programs(o, *arch, *kernel);
-    if (!p) return fail(label, p.error().message);
-    own.harness = p->harness;
-    own.probes_dir = p->probes_dir;
-    own.busybox = p->busybox;
-  }
   if (auto v = kvm_verdicts().find(arch->name); o.accel == "auto" && v != kvm_verdicts().end() && !v->second.empty()) {
     run.accel = "tcg";
     run.accel_note = v->second;
   } else {
     auto accel = choose_accel(o.accel, *arch, o.cpu);
-    if (!accel) return fail(label, accel.error().message);
+    if (!accel) return fail(label + ": " + accel.error().message);
     run.accel = *accel;
   }
   run.cpu = o.cpu.empty() ? std::string(run.accel == "kvm" ? arch->kvm_cpu : arch->default_cpu) : o.cpu;
 
-  // What goes in: busybox as /init's shell, the kernel's config, and either
-  // the harness with its probes and libraries, or the modules that mount
-  // the host's root.
   remove_stale_work_dirs();
   auto tmp = WorkDir::make();
-  if (!tmp) return fail(label, tmp.error().message);
-  CpioArchive cpio;
-  if (access(own.busybox.c_str(), X_OK) != 0)
-    return fail(label, own.busybox + ": " + std::strerror(errno) + " (install Debian busybox-static)");
-  if (auto r = cpio.add_file("bin/busybox", own.busybox); !r) return fail(label, r.error().message);
-  cpio.add_char_device("dev/console", 5, 1);
-  GuestCommand cmd;
-  cmd.host_root = o.host_root;
-  cmd.cwd = o.cwd;
-  if (!o.exec) cmd.argv.push_back(own.harness);
-  if (!kernel->config.empty()) {
-    if (o.host_root) {
-      cmd.env.push_back("VMA_KCONFIG=" + fs::absolute(kernel->config).string());
-    } else {
-      if (auto r = cpio.add_file("vmakit/config", kernel->config); !r) return fail(label, r.error().message);
-      cmd.env.push_back("VMA_KCONFIG=/vmakit/config");
-    }
-  }
-  if (o.host_root) {
-    auto mods = add_modules(cpio, *kernel, *arch);
-    if (!mods) return fail(label, mods.error().message);
-    cmd.modules = std::move(*mods);
-  } else {
-    std::vector<std::string> programs = {own.harness};
-    if (auto r = cpio.add_file("vmakit/bin/vma-harness", stripped(own.harness, tmp->path(), *arch)); !r)
-      return fail(label, r.error().message);
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(own.probes_dir, ec)) {
-      if (!e.is_regular_file() || access(e.path().c_str(), X_OK) != 0) continue;
-      if (auto r = cpio.add_file("vmakit/bin/probes/" + e.path().filename().string(),
-                                 stripped(e.path().string(), tmp->path(), *arch));
-          !r)
-        return fail(label, r.error().message);
-      programs.push_back(e.path().string());
-    }
-    if (ec) return fail(label, own.probes_dir + ": " + ec.message());
-    auto libs = elf_closure(programs, *arch);
-    if (!libs) return fail(label, libs.error().message);
-    for (const auto& lib : *libs)
-      if (auto r = cpio.add_file(lib.substr(1), lib); !r) return fail(label, r.error().message);
-    cmd.argv[0] = "/vmakit/bin/vma-harness";
-  }
-  cmd.argv.insert(cmd.argv.end(), o.args.begin(), o.args.end());
-  cpio.add_data("init", init_script(cmd), 0755);
-
+  if (!tmp) return fail(label + ": " + tmp.error().message);
+  auto image = build_guest_initramfs(image_spec(o, *plan, false, tmp->path()));
+  if (!image) return fail(label + ": " + image.error().message);
   const std::string initrd = tmp->path() + "/initrd.cpio";
-  if (auto r = write_file(initrd, cpio.finish()); !r) return fail(label, r.error().message);
+  if (auto r = vma::write_output_file(initrd, *image, "initramfs"); !r) return fail(label + ": " + r.error().message);
 
   // One boot with the accelerator chosen so far. Under KVM the guest must
   // reach init within kKvmProgressSeconds: nested KVM often starts a guest
@@ -337,7 +308,7 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
   GuestOutcome out = boot();
   if (!out.result && run.accel == "kvm" && out.failure != GuestFailure::interrupted) {
     const std::string why = "kvm made no progress: " + first_line(out.error);
-    if (o.accel == "kvm") return fail(where(), "--accel kvm: " + out.error);
+    if (o.accel == "kvm") return fail(where() + ": --accel kvm: " + out.error);
     kvm_verdicts()[std::string(arch->name)] = why;
     run.accel = "tcg";
     run.accel_note = why;
@@ -345,7 +316,7 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
     if (on_note) on_note("vm " + label + ": " + why + "; booting it under TCG");
     out = boot();
   }
-  if (!out.result) return fail(where(), out.error);
+  if (!out.result) return fail(where() + ": " + out.error);
   run.result = std::move(*out.result);
   return run;
 }

@@ -2,7 +2,7 @@
 /// \file
 /// One `vma-harness vm` boot put together: resolve the kernel, choose the
 /// accelerator, build the initramfs, build the QEMU command line, run the
-/// guest. Each step lives in its own file (kernel, initramfs, qemu_command,
+/// guest; and the same initramfs alone for other runners. Each step lives in its own file (kernel, initramfs, qemu_command,
 /// guest); this one only joins them.
 
 #include <functional>
@@ -71,6 +71,12 @@ Result<std::string> choose_accel(const std::string& requested, const GuestArch& 
 /// stop_signal() set.
 Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::string&)>& on_console,
                      const std::function<void(const std::string&)>& on_note = {});
+
+/// The initramfs `run_vm` boots with `o` (o.kernel optional: without one
+/// no config is carried and the arch is o.arch or this machine's). With
+/// `shell`, /init gives a shell prompt (shell_init_script) instead of
+/// running o.args. Errors start "initramfs LABEL: ".
+Result<std::string> guest_initramfs(const VmOptions& o, bool shell);
 
 /// The device `auto` and `kvm` open: $VMAKIT_KVM_DEVICE, else /dev/kvm (a
 /// test points it at a file to play a machine whose /dev/kvm opens).

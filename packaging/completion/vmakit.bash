@@ -74,7 +74,7 @@ _vma_harness() {
       local IFS=$'\n'
       COMPREPLY+=($(compgen -W "default hardened" -- "$cur"))
       return ;;
-    --spec|--kconfig|--svg|--from-json|--kernel|--guest-build|--busybox) _vmakit_files "$cur"; return ;;
+    --spec|--kconfig|--svg|--from-json|--kernel|--guest-build|--busybox|--out) _vmakit_files "$cur"; return ;;
     --accel) _vmakit_reply "auto kvm tcg" "$cur"; return ;;
     --arch) _vmakit_reply "x86_64 aarch64" "$cur"; return ;;
     --only)

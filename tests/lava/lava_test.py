@@ -3,7 +3,11 @@
 it is a well-formed Lava-Test Test Definition 1.0, and its steps, run as
 LAVA's test shell runs them (from the repository root, params as shell
 variables, lava-test-case on PATH: here a stub that records its calls),
-report exactly the results `vma-harness run --format json` gives.
+report exactly the results `vma-harness run --format json` gives; the job
+template renders to the job issue 21 describes; the results reader
+(scripts/lava_job.py) reads lava-run's tagged YAML lines and fails as it
+must. The failing profile under a real dispatcher is lava_run_test.py's
+(it replaced this file's stub run of it).
 
     lava_test.py CASE --harness PATH --source DIR
 """
@@ -96,10 +100,93 @@ def case_steps_report():
     check("TAP version 13" in out, "the KTAP is not in the log")
 
 
-def case_steps_report_failure():
-    got, out = run_steps({"HARNESS": ARGS.harness, "PROFILE": "hardened", "EXTRA": "--only wx-mmap"})
-    check(got == [("wx-mmap", "fail"), ("vma-harness-exit", "fail")], f"got {got}\n{out[-2000:]}")
-    check("vma-harness exit status 1" in out, out[-1000:])
+def case_steps_no_progress():
+    """Under LAVA the harness's stderr is the serial console, a terminal: the
+    step keeps the ASLR progress bar out of it."""
+    import pty
+    d = definition()
+    with tempfile.TemporaryDirectory() as root:
+        shutil.copytree(os.path.join(ARGS.source, "harness", "lava"), os.path.join(root, "harness", "lava"))
+        env = dict(os.environ, HARNESS=ARGS.harness, PROFILE="default",
+                   EXTRA="--only null-read --with-aslr --aslr-samples 20")
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.chdir(root)
+            os.execve("/bin/sh", ["/bin/sh", "-c", d["run"]["steps"][0]], env)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        text = out.decode(errors="replace")
+        check(os.waitstatus_to_exitcode(status) == 0, f"step exited {status}: {text[-2000:]}")
+        check("TAP version 13" in text, f"no KTAP on the terminal: {text[-2000:]}")
+        check("execs" not in text, f"progress output on the terminal: {text[-2000:]}")
+
+
+def render_job(**kw):
+    cmd = ["/usr/bin/python3", os.path.join(ARGS.source, "scripts", "lava_job.py"), "job",
+           os.path.join(ARGS.source, "harness", "lava", "qemu-job.yaml.jinja2"),
+           "--kernel-url", "file:///k/vmlinuz", "--initramfs-url", "file:///k/initrd.cpio",
+           "--repository", "file:///src/defs"]
+    for k, v in kw.items():
+        cmd += ["--" + k.replace("_", "-"), v]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    check(p.returncode == 0, f"lava_job.py job: {p.stderr}")
+    return yaml.safe_load(p.stdout)
+
+
+def case_job_template():
+    job = render_job(profile="hardened", extra="--with-audit --only wx-mmap")
+    check(job["device_type"] == "qemu" and job["context"]["arch"] == "amd64", f"device/context {job}")
+    deploy, boot, test = (a[k] for a, k in zip(job["actions"], ("deploy", "boot", "test")))
+    check(deploy["to"] == "tmpfs", f"deploy to {deploy['to']}")
+    check(deploy["images"]["kernel"]["url"] == "file:///k/vmlinuz", f"kernel {deploy['images']['kernel']}")
+    ramdisk = deploy["images"]["ramdisk"]
+    check(ramdisk == {"image_arg": "-initrd {ramdisk}", "url": "file:///k/initrd.cpio", "format": "cpio.newc",
+                      "overlays": {"lava": True}}, f"ramdisk {ramdisk}")
+    check(boot["method"] == "qemu" and boot["media"] == "tmpfs" and boot["prompts"] == ["vmakit# "], f"boot {boot}")
+    (tdef,) = test["definitions"]
+    check(tdef["repository"] == "file:///src/defs" and tdef["from"] == "git", f"definition {tdef}")
+    check(tdef["path"] == "harness/lava/vmakit-harness.yaml", f"path {tdef['path']}")
+    check(tdef["parameters"] == {"PROFILE": "hardened", "EXTRA": "--with-audit --only wx-mmap"},
+          f"parameters {tdef['parameters']}")
+
+
+LOG_LINE = ('- {"dt": "2026-12-04T16:00:00.000000", "lvl": "results", "msg": {"case": "%s", '
+            '"definition": "%s", "duration": "0.01", "extra": {"line": ! "768"}, "result": "%s"}}\n')
+
+
+def summarize(cases, lava_rc=0):
+    """lava_job.py results over a log of `cases` [(definition, case, result)]."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as log:
+        log.write('- {"dt": "2026-12-04T16:00:00.000000", "lvl": "info", "msg": "lava-dispatcher, installed"}\n')
+        for definition, case, result in cases:
+            log.write(LOG_LINE % (case, definition, result))
+        log.flush()
+        return subprocess.run(["/usr/bin/python3", os.path.join(ARGS.source, "scripts", "lava_job.py"), "results",
+                               log.name, "--lava-rc", str(lava_rc)], capture_output=True, text=True, timeout=60)
+
+
+def case_results_reader():
+    ok = [("1_vmakit-harness", "null-read", "pass"), ("1_vmakit-harness", "pkey", "skip"),
+          ("lava", "job", "pass")]
+    p = summarize(ok)
+    check(p.returncode == 0, f"all pass: exit {p.returncode} {p.stderr}")
+    check(p.stdout.splitlines()[:4] == ["KTAP version 1", "1..2", "ok 1 null-read", "ok 2 pkey # SKIP"],
+          f"KTAP {p.stdout}")
+    p = summarize(ok + [("1_vmakit-harness", "wx-mmap", "fail")])
+    check(p.returncode == 1 and "not ok 3 wx-mmap" in p.stdout, f"a failing case: {p.returncode} {p.stdout}")
+    check("lava-run: failing cases: wx-mmap" in p.stderr, f"not named: {p.stderr}")
+    p = summarize(ok, lava_rc=1)
+    check(p.returncode == 1 and "lava-run exited 1" in p.stderr, f"lava-run failed: {p.returncode} {p.stderr}")
+    p = summarize([("lava", "job", "pass")])
+    check(p.returncode == 1 and "no vmakit-harness case" in p.stderr, f"no case: {p.returncode} {p.stderr}")
 
 
 if __name__ == "__main__":

@@ -103,14 +103,14 @@ def case_no_qemu():
     h = Harness()
     k = kernel(BOOKWORM)
     p = h.run("vm", "--kernel", k, "--accel", "tcg", "--", "run", env={"PATH": "/nonexistent"})
-    expect(p, 2, f"vm {BOOKWORM}: {QEMU}: No such file or directory (install QEMU")
+    expect(p, 2, f"vm {BOOKWORM} (accel tcg, cpu max): {QEMU}: No such file or directory (install QEMU")
 
 
 def case_unknown_cpu():
     need_qemu()
     h = Harness()
     p = h.run("vm", "--kernel", kernel(BOOKWORM), "--cpu", "vmakit-no-such-cpu", "--", "run", timeout=120)
-    expect(p, 2, f"vm {BOOKWORM}: the kernel never reached init", "vmakit-no-such-cpu")
+    expect(p, 2, f"vm {BOOKWORM} (accel ", ", cpu vmakit-no-such-cpu): the kernel never reached init")
 
 
 def case_kernel_panic():
@@ -119,7 +119,8 @@ def case_kernel_panic():
     # No init in the initramfs under that name: the kernel panics.
     p = h.run("vm", "--kernel", kernel(TRIXIE), "--accel", "tcg", "--append", "rdinit=/vmakit-no-init",
               "--", "run", timeout=300)
-    expect(p, 2, f"vm {TRIXIE}: the kernel never reached init", "last console lines:", "Kernel panic")
+    expect(p, 2, f"vm {TRIXIE} (accel tcg, cpu max): the kernel never reached init", "last console lines:",
+           "Kernel panic")
 
 
 def case_guest_hangs():
@@ -131,7 +132,7 @@ def case_guest_hangs():
     p = h.run("vm", "--kernel", kernel(TRIXIE), "--accel", "tcg", "--timeout", "60", "--host-root", "--exec",
               "--", "sleep", "3600", timeout=300)
     took = time.monotonic() - t0
-    expect(p, 2, f"vm {TRIXIE}: no report within 60 s after init (the command hung?); QEMU killed")
+    expect(p, 2, f"vm {TRIXIE} (accel tcg, cpu max): no report within 60 s after init (the command hung?); QEMU killed")
     check(took < 80, f"the deadline was 60 s, the run took {took:.0f} s")
 
 
@@ -357,6 +358,75 @@ def case_no_hint():
     r = {x["probe"]: x for x in j["results"]}
     check(r["noncanonical-jump"]["status"] == "pass", f"noncanonical-jump: {r['noncanonical-jump']}")
     check("QEMU TCG" in r["noncanonical-jump"]["expected"]["why"], "TCG difference not named")
+
+
+def boot_console(initrd, typed="", until="", timeout=120):
+    """Boots Debian 12's kernel with `initrd` under QEMU TCG (no vmakit.*
+    hint on its command line: a QEMU vmakit did not set up); once the
+    console shows `until`, types `typed`. The console text, once QEMU
+    exits (poweroff) or `timeout` passes (then QEMU is killed)."""
+    k = kernel(BOOKWORM)
+    image = sorted(f for f in os.listdir(os.path.join(k, "boot")) if f.startswith("vmlinuz-"))[0]
+    q = subprocess.Popen([QEMU, "-machine", "q35", "-cpu", "max", "-m", "1024", "-smp", "1", "-nographic",
+                          "-no-reboot", "-kernel", os.path.join(k, "boot", image), "-initrd", initrd,
+                          "-append", "console=ttyS0 panic=-1"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.set_blocking(q.stdout.fileno(), False)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while q.poll() is None and time.monotonic() < deadline:
+            chunk = q.stdout.read() or b""
+            out += chunk
+            if typed and until.encode() in out:
+                q.stdin.write(typed.encode())
+                q.stdin.flush()
+                typed = ""
+            if not chunk:
+                time.sleep(0.1)
+        out += q.stdout.read() or b""
+    finally:
+        q.kill()
+        q.wait()
+    return out.decode(errors="replace").replace("\r", "")
+
+
+def case_initramfs():
+    """Issue 21 item 2: `vma-harness initramfs` writes the initramfs `vm`
+    boots; it runs its arguments in a QEMU vmakit did not start, and with
+    --shell gives a `vmakit# ` prompt where vma-harness is on PATH; a write
+    that fails exits 2 and leaves nothing behind."""
+    need_qemu()
+    h = Harness()
+    with tempfile.TemporaryDirectory() as d:
+        run, shell = os.path.join(d, "run.cpio"), os.path.join(d, "shell.cpio")
+        expect(h.run("initramfs", "--kernel", kernel(BOOKWORM), "--out", run, "--", "run", "--only",
+                     "null-read,noncanonical-jump", "--format", "ktap"), 0)
+        expect(h.run("initramfs", "--kernel", kernel(BOOKWORM), "--shell", "--out", shell), 0)
+
+        def listing(f):
+            with open(f, "rb") as inp:
+                return subprocess.run(["cpio", "-it", "--quiet"], stdin=inp, capture_output=True, text=True,
+                                      check=True).stdout.split()
+        names = listing(run)
+        check(names == listing(shell), "the --shell initramfs holds other files than the plain one")
+        for n in ("init", "bin/busybox", "dev/console", "vmakit/config", "vmakit/bin/vma-harness",
+                  "vmakit/bin/probes/noncanonical-jump", "lib64/ld-linux-x86-64.so.2"):
+            check(n in names, f"{n} not in the initramfs: {names}")
+        console = boot_console(run)
+        check("@@vmakit init@@" in console and "ok 2 noncanonical-jump" in console and "@@vmakit end 0@@" in console,
+              f"the plain initramfs did not run its arguments:\n{console[-3000:]}")
+        console = boot_console(shell, typed="vma-harness run --only noncanonical-jump --format ktap; poweroff -f\n",
+                               until="vmakit# ")
+        check("vmakit# " in console and "ok 1 noncanonical-jump" in console,
+              f"no prompt, or the harness did not pass at it:\n{console[-3000:]}")
+        check("@@vmakit" not in console, "the --shell initramfs ran the harness by itself")
+
+        os.mkdir(os.path.join(d, "dir"))
+        expect(h.run("initramfs", "--out", os.path.join(d, "dir")), 2, f"--out {d}/dir: is a directory")
+        expect(h.run("initramfs", "--out", os.path.join(d, "missing", "x.cpio")), 2,
+               f"--out {d}/missing/x.cpio: cannot write: No such file or directory")
+        check(sorted(os.listdir(d)) == ["dir", "run.cpio", "shell.cpio"], f"left behind: {os.listdir(d)}")
+        expect(h.run("initramfs", "--shell", "--out", run, "--", "run"), 2, "no arguments after --")
 
 
 def case_bullseye():

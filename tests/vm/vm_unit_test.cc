@@ -14,6 +14,7 @@
 #include <regex>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "audit.h"
@@ -23,6 +24,7 @@
 #include "profile.h"
 #include "vm/arch.h"
 #include "vm/guest.h"
+#include "vm/guest_image.h"
 #include "vm/initramfs.h"
 #include "vm/kernel.h"
 #include "vm/matrix.h"
@@ -281,6 +283,74 @@ TEST_CASE("sh_quote and the init script") {
   CHECK(h.find("mount -t 9p -o trans=virtio,version=9p2000.L,ro hostroot /mnt/lower") != std::string::npos);
   CHECK(h.find("chroot /mnt/root /bin/sh -c 'cd \"$0\" && exec \"$@\"' '/work/build' '/vmakit/bin/vma-harness'") !=
         std::string::npos);
+}
+
+TEST_CASE("the shell init script: a prompt, not the command") {
+  GuestCommand c;
+  c.argv = {"/vmakit/bin/vma-harness", "run"};
+  c.env = {"VMA_KCONFIG=/vmakit/config"};
+  c.modules = {"/vmakit/modules/9p.ko"};
+  const std::string s = shell_init_script(c);
+  CHECK(s.starts_with("#!/bin/busybox sh\n"));
+  CHECK(s.find("mount -t proc proc /proc\nmount -t sysfs sysfs /sys\n") != std::string::npos);
+  CHECK(s.find("mount -t tmpfs tmpfs /tmp\n") != std::string::npos);
+  CHECK(s.find("insmod '/vmakit/modules/9p.ko' || echo") != std::string::npos);
+  CHECK(s.find("export 'VMA_KCONFIG=/vmakit/config'\n") != std::string::npos);
+  CHECK(s.find("export PATH=/vmakit/bin:") != std::string::npos);
+  CHECK(s.find("export PS1='vmakit# '\n") != std::string::npos);
+  CHECK(s.ends_with("while :; do setsid cttyhack sh; done\n"));
+  CHECK(s.find("'run'") == std::string::npos);
+  CHECK(s.find("@@vmakit") == std::string::npos);
+  CHECK(s.find("poweroff") == std::string::npos);
+}
+
+namespace {
+
+/// A file holding `data` in a fresh directory under /tmp (the caller
+/// removes the directory).
+std::string scratch_file(const std::string& name, const std::string& data, unsigned mode) {
+  char dir[] = "/tmp/vmakit-unit.XXXXXX";
+  REQUIRE(mkdtemp(dir));
+  const std::string path = std::string(dir) + "/" + name;
+  std::ofstream(path) << data;
+  chmod(path.c_str(), mode);
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("build_guest_initramfs: busybox, console, config, /init; shell or command") {
+  const std::string box = scratch_file("busybox", "not really busybox", 0755);
+  const std::string config = scratch_file("config-6.1.0", "CONFIG_X=y\n", 0644);
+  GuestImageSpec spec;
+  spec.arch = find_guest_arch("x86_64");
+  spec.busybox = box;
+  spec.kconfig = config;
+  spec.command.argv = {std::string(kGuestHarness), "run"};
+  auto names = [](const std::string& bytes) {
+    std::map<std::string, std::string> m;
+    for (const auto& e : read_newc(bytes)) m[e.name] = e.data;
+    return m;
+  };
+  auto run = build_guest_initramfs(spec);
+  REQUIRE(run);
+  auto m = names(*run);
+  CHECK(m.at("bin/busybox") == "not really busybox");
+  CHECK(m.count("dev/console") == 1);
+  CHECK(m.at("vmakit/config") == "CONFIG_X=y\n");
+  CHECK(m.at("init").find("run() { env 'VMA_KCONFIG=/vmakit/config' '/vmakit/bin/vma-harness' 'run'; }") !=
+        std::string::npos);
+  spec.shell = true;
+  auto shell = build_guest_initramfs(spec);
+  REQUIRE(shell);
+  m = names(*shell);
+  CHECK(m.at("init") == shell_init_script(GuestCommand{spec.command.argv, {"VMA_KCONFIG=/vmakit/config"}}));
+  spec.busybox = "/nonexistent/busybox";
+  auto missing = build_guest_initramfs(spec);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message == "/nonexistent/busybox: No such file or directory (install Debian busybox-static)");
+  std::filesystem::remove_all(std::filesystem::path(box).parent_path());
+  std::filesystem::remove_all(std::filesystem::path(config).parent_path());
 }
 
 TEST_CASE("console protocol: output between the markers, byte for byte") {
