@@ -32,16 +32,19 @@ std::string ProbeStage::reachable(const std::string& path) {
   if (auto it = copies_.find(path); it != copies_.end()) return it->second;
   std::error_code ec;
   if (dir_.empty()) {
+    // $TMPDIR first, then /tmp: a caller's TMPDIR may be private to it (a
+    // 0700 directory, or one under /root) where uid 65534 cannot reach.
     const char* tmp = std::getenv("TMPDIR");
-    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/vma-harness-probes.XXXXXX";
-    if (!mkdtemp(tmpl.data())) return path;
-    dir_ = tmpl;
-    if (chmod(dir_.c_str(), 0755) != 0 || !others_can_execute(dir_ + "/.")) {
-      // Not reachable either ($TMPDIR under /root): staging cannot help.
-      fs::remove_all(dir_, ec);
-      dir_.clear();
-      return path;
+    for (const std::string base : {std::string(tmp && *tmp ? tmp : "/tmp"), std::string("/tmp")}) {
+      std::string tmpl = base + "/vma-harness-probes.XXXXXX";
+      if (!mkdtemp(tmpl.data())) continue;
+      if (chmod(tmpl.c_str(), 0755) == 0 && others_can_execute(tmpl + "/.")) {
+        dir_ = tmpl;
+        break;
+      }
+      fs::remove_all(tmpl, ec);
     }
+    if (dir_.empty()) return path;  // nowhere others can reach: staging cannot help
   }
   fs::path copy = fs::path(dir_) / fs::path(path).filename();
   if (!fs::copy_file(path, copy, fs::copy_options::overwrite_existing, ec) || chmod(copy.c_str(), 0755) != 0)

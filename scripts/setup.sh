@@ -30,6 +30,8 @@ packages=(
   libboost-program-options-dev libfmt-dev nlohmann-json3-dev libelf-dev libtomlplusplus-dev catch2
   lldb-19 liblldb-19-dev gdb gdbserver python3 python3-dev pybind11-dev
   paxtest libbenchmark-dev zlib1g-dev python3-tap python3-junitparser
+  # robust.cli.maps_500k_lines measures peak RSS with /usr/bin/time.
+  time
   # vma-harness vm / matrix: QEMU, the guest's /init, module tools, xz
   # modules, and what fetch-kernels.sh uses (apt, dpkg-deb, depmod).
   qemu-system-x86 busybox-static cpio kmod liblzma-dev procps
