@@ -32,7 +32,7 @@ same() {  # same NAME EXPECTED ACTUAL
 
 # Commands: what --help names, and nothing else.
 same "vma commands" "$(printf '%s\n' --help --version fault kinds map whereis | sort)" "$(complete_words vma '')"
-same "vma-harness commands" "$(printf '%s\n' --help --version aslr audit demo list matrix run vm | sort)" \
+same "vma-harness commands" "$(printf '%s\n' --help --version aslr audit demo initramfs list matrix run vm | sort)" \
   "$(complete_words vma-harness '')"
 
 # Options: the option table of each command's --help.
