@@ -394,6 +394,7 @@ GuestOutcome run_guest(const std::vector<std::string>& argv, const GuestLimits& 
     if (limits.progress > 0 && !parser.reached_init()) until = std::min(until, progress_deadline);
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
     if (now >= deadline) {
+      if (!parser.reached_init()) out.failure = GuestFailure::no_progress;
       why = "no report within " + std::to_string(static_cast<int>(limits.deadline)) + " s " +
             (parser.reached_init() ? "after init (the command hung?)" : "(the kernel never reached init)") +
             "; QEMU killed";
@@ -453,6 +454,7 @@ GuestOutcome run_guest(const std::vector<std::string>& argv, const GuestLimits& 
   if (!parser.exit_status()) {
     std::string how = WIFEXITED(status) ? "QEMU exited with status " + std::to_string(WEXITSTATUS(status))
                                         : std::string("QEMU died of ") + strsignal(WTERMSIG(status));
+    if (!parser.reached_init()) out.failure = GuestFailure::no_progress;
     out.error = (parser.reached_init() ? "the guest stopped before its report (" + how + ")"
                                        : "the kernel never reached init (" + how + ")") +
                 last_lines_text(parser);

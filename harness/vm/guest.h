@@ -90,8 +90,10 @@ struct GuestResult {
 enum class GuestFailure {
   /// QEMU missing, the kernel died, no report before the deadline...
   error,
-  /// The guest did not reach init within the progress deadline (an
-  /// accelerator that starts a guest but never runs it: nested KVM).
+  /// The guest never reached init: not within the progress deadline (an
+  /// accelerator that starts a guest but never runs it: nested KVM), or
+  /// QEMU died or the deadline passed before it. Under `auto`, KVM then
+  /// gives way to TCG; a guest that hangs after init does not.
   no_progress,
   /// SIGINT or SIGTERM arrived (stop_signal() says which).
   interrupted,

@@ -1,7 +1,6 @@
 #include "session.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -306,7 +305,7 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
   };
   auto where = [&] { return label + " (accel " + run.accel + ", cpu " + run.cpu + ")"; };
   GuestOutcome out = boot();
-  if (!out.result && run.accel == "kvm" && out.failure != GuestFailure::interrupted) {
+  if (!out.result && run.accel == "kvm" && out.failure == GuestFailure::no_progress) {
     const std::string why = "kvm made no progress: " + first_line(out.error);
     if (o.accel == "kvm") return fail(where() + ": --accel kvm: " + out.error);
     kvm_verdicts()[std::string(arch->name)] = why;

@@ -20,20 +20,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from reach import reachable  # noqa: E402
+from softcheck import check, failed, skip  # noqa: E402
 
 ARGS = None
-FAILED = []
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILED.append(what)
-
-
-def skip(why):
-    print("SKIP: " + why)
-    sys.exit(77)
 
 
 def vma(*args, timeout=60, user=None):
@@ -484,10 +473,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="vmakit-robust-") as d:
         os.chmod(d, 0o755)
         CASES[ARGS.case](d)
-    if FAILED:
-        print(f"{len(FAILED)} check(s) failed")
-        return 1
-    return 0
+    return 1 if failed() else 0
 
 
 if __name__ == "__main__":

@@ -22,8 +22,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from softcheck import check, failed, skip  # noqa: E402
+
 ARGS = None
-FAILED = []
 PY_HELPER = r"""
 import mmap, os, sys
 names = [os.fsencode(a) for a in sys.argv[1:]]
@@ -41,17 +43,6 @@ for line in open("/proc/self/maps", "rb"):
             print("at", line.split(b"-")[0].decode(), flush=True)
 sys.stdin.read()
 """
-
-
-def check(cond, what):
-    print(("ok: " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILED.append(what)
-
-
-def skip(why):
-    print("SKIP: " + why)
-    sys.exit(77)
 
 
 def run(cmd, timeout=120, stdout=subprocess.PIPE, env=None, user_env=None, cwd=None):
@@ -489,8 +480,7 @@ def main():
         fn(d)
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    if FAILED:
-        print(f"{len(FAILED)} check(s) failed")
+    if failed():
         sys.exit(1)
     print("PASS")
 
