@@ -316,7 +316,9 @@ Band band_of(const std::vector<Segment>& segs, std::size_t begin, std::size_t en
     std::string what;
     if (b.vmas > 1 || (b.vmas == 1 && gaps > 0)) {
       what = fmt::format("{} VMA{}{}", b.vmas, b.vmas > 1 ? "s" : "", gaps ? "+gaps" : "");
-      if (same_name && !b.name.empty()) {
+      if (b.vmas == 1) {
+        // The one VMA's name is shown beside the note already.
+      } else if (same_name && !b.name.empty()) {
         what = base_name(b.name) + ", " + what;
       } else if (2 * of_file > b.vmas) {
         what = base_name(file) + " mostly, " + what;

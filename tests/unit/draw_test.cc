@@ -312,3 +312,31 @@ TEST_CASE("terminal size: COLUMNS and LINES when not a terminal, else 80x40", "[
   CHECK(s.rows == 40);
   unsetenv("LINES");
 }
+
+TEST_CASE("draw: a band of one VMA folded with its gaps names the VMA once", "[draw]") {
+  // The main stack 2 MiB below the top of the user half: the gap above it
+  // folds into its band when rows are few.
+  std::string text =
+      "555555554000-555555555000 r--p 00000000 fd:01 99                         /bin/prog\n"
+      "555555555000-555555556000 r-xp 00001000 fd:01 99                         /bin/prog\n"
+      "555555560000-555555581000 rw-p 00000000 00:00 0                          [heap]\n"
+      "7f0000101000-7f0000901000 rw-p 00000000 00:00 0 \n"
+      "7fffffd00000-7fffffd02000 r-xp 00000000 00:00 0                          [vdso]\n"
+      "7fffffdde000-7fffffdff000 rw-p 00000000 00:00 0                          [stack]\n"
+      "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
+  AddressMap map = map_of(text, {{100, 0x7fffffdfe000}});
+  DrawOptions o;
+  o.columns = 120;
+  o.rows = 14;
+  Layout l = layout_map(map, o);
+  const Band* stack = band_at(l, 0x7fffffdfe000);
+  REQUIRE(stack);
+  REQUIRE(stack->folded());
+  REQUIRE(stack->vmas == 1);
+  CHECK(stack->name == "[stack]");
+  CHECK(stack->note.find("[stack]") == std::string::npos);
+  std::string drawn = draw_text(l, false);
+  CAPTURE(drawn);
+  CHECK(drawn.find("[stack] [stack]") == std::string::npos);
+  CHECK(drawn.find("[stack]") != std::string::npos);
+}
