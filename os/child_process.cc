@@ -184,6 +184,8 @@ ChildProcess::~ChildProcess() {
 }
 
 WaitStatus ChildProcess::wait() {
+  if (status_) return *status_;
+  if (pid_ <= 0) return WaitStatus(0);
   int raw = 0;
   pid_t r;
   do r = waitpid(pid_, &raw, __WALL);

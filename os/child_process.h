@@ -85,7 +85,8 @@ class ChildProcess {
   const std::optional<SpawnFailure>& start_failure() const { return failure_; }
 
   /// Waits for the next state change (EINTR retried): a stop of a traced
-  /// child, or its end, after which it is reaped.
+  /// child, or its end, after which it is reaped. Once reaped, the status
+  /// it ended with.
   WaitStatus wait();
   /// Records that the caller reaped the child itself (waitpid(-1, ...)).
   void mark_reaped(WaitStatus status) { status_ = status; }
