@@ -225,6 +225,39 @@ struct ProbePipe {
   std::string buf;
 };
 
+/// Reads what is ready on `p` (non-blocking). Stdout goes to `on_line` a
+/// line at a time (a last line without newline at EOF too); of stderr the
+/// last 8 KiB are kept. The descriptor is closed at EOF.
+void read_probe_pipe(ProbePipe& p, bool is_stdout, const std::function<void(std::string_view)>& on_line) {
+  if (!p.fd) return;
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = read(p.fd.get(), chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return;  // EAGAIN: nothing more now
+    if (n == 0) {
+      p.fd.reset();
+      break;
+    }
+    p.buf.append(chunk, static_cast<std::size_t>(n));
+    if (!is_stdout) {
+      if (p.buf.size() > 8192) p.buf.erase(0, p.buf.size() - 8192);
+      continue;
+    }
+    std::size_t nl;
+    while ((nl = p.buf.find('\n')) != std::string::npos) {
+      std::string line = p.buf.substr(0, nl);
+      p.buf.erase(0, nl + 1);
+      on_line(line);
+    }
+    if (p.buf.size() > 65536) p.buf.clear();  // a runaway line: drop it
+  }
+  if (is_stdout && !p.buf.empty()) {
+    on_line(p.buf);
+    p.buf.clear();
+  }
+}
+
 /// A probe being run.
 struct Active {
   std::size_t index = 0;
@@ -239,6 +272,36 @@ struct Active {
   bool killed = false;    ///< we sent SIGKILL (timeout, capture, interrupt)
   std::string token;      ///< kTokenVar's value in the probe's environment
 };
+
+/// Kills this process's children that are not running probes: orphans
+/// re-parented here. An orphan whose environment names a probe still
+/// running is spared, and one without a name while probes run (it cannot
+/// be told yet); `final` spares none.
+void sweep_orphans(const std::vector<std::unique_ptr<Active>>& active, bool final = false) {
+  for (pid_t child : my_children()) {
+    bool is_probe = std::any_of(active.begin(), active.end(), [&](auto& a) { return a->pid == child; });
+    if (is_probe) continue;
+    std::string token = probe_token_of(child);
+    if (!final) {
+      if (!token.empty() && std::any_of(active.begin(), active.end(), [&](auto& a) { return a->token == token; }))
+        continue;
+      if (token.empty() && !active.empty()) continue;  // cannot tell yet: at the end
+    }
+    kill(-child, SIGKILL);  // it may lead a group of its own (setsid)
+    kill(child, SIGKILL);
+  }
+}
+
+/// Nothing may outlive the run: kills and reaps every orphan, for up to 2 s.
+void final_sweep() {
+  auto give_up = Clock::now() + std::chrono::seconds(2);
+  while (Clock::now() < give_up) {
+    sweep_orphans({}, true);
+    while (waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {}
+    if (my_children().empty()) break;
+    usleep(5000);
+  }
+}
 
 /// SIGCHLD, SIGINT and SIGTERM on a signalfd while it lives, and this
 /// process a child subreaper. SIGINT/SIGTERM stay blocked afterwards (the
@@ -298,12 +361,12 @@ class Loop {
   void handle_status(Active& a, pid_t tid, os::WaitStatus status);
   void on_stop(Active& a, pid_t tid, os::WaitStatus status);
   void capture_ptrace(Active& a, pid_t tid, const siginfo_t& si);
-  void read_pipe(Active& a, ProbePipe& p, bool is_stdout);
+  void read_pipe(Active& a, ProbePipe& p, bool is_stdout) {
+    read_probe_pipe(p, is_stdout, [&](std::string_view line) { on_line(a, line); });
+  }
   void on_line(Active& a, std::string_view line);
   void kill_group(Active& a);
   void finish(Active& a);
-  void sweep_orphans(bool final = false);
-  void final_sweep();
   void interrupt_all(int sig);
   Active* find(pid_t tid);
   bool is_active(const Active* a) const;
@@ -467,36 +530,6 @@ void Loop::handle_status(Active& a, pid_t tid, os::WaitStatus status) {
   finish(a);
 }
 
-void Loop::read_pipe(Active& a, ProbePipe& p, bool is_stdout) {
-  if (!p.fd) return;
-  char chunk[4096];
-  for (;;) {
-    ssize_t n = read(p.fd.get(), chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return;  // EAGAIN: nothing more now
-    if (n == 0) {
-      p.fd.reset();
-      break;
-    }
-    p.buf.append(chunk, static_cast<std::size_t>(n));
-    if (!is_stdout) {
-      if (p.buf.size() > 8192) p.buf.erase(0, p.buf.size() - 8192);
-      continue;
-    }
-    std::size_t nl;
-    while ((nl = p.buf.find('\n')) != std::string::npos) {
-      std::string line = p.buf.substr(0, nl);
-      p.buf.erase(0, nl + 1);
-      on_line(a, line);
-    }
-    if (p.buf.size() > 65536) p.buf.clear();  // a runaway line: drop it
-  }
-  if (is_stdout && !p.buf.empty()) {
-    on_line(a, p.buf);
-    p.buf.clear();
-  }
-}
-
 void Loop::on_line(Active& a, std::string_view line) {
   if (!apply_line(a.obs, line)) return;
   // A fault line counts from the probe's own handler only, and only once.
@@ -524,37 +557,8 @@ void Loop::finish(Active& a) {
   std::size_t index = a.index;
   Observation obs = std::move(a.obs);
   active_.erase(std::find_if(active_.begin(), active_.end(), [&](auto& p) { return p.get() == &a; }));
-  sweep_orphans();
+  sweep_orphans(active_);
   done_(index, std::move(obs));
-}
-
-void Loop::sweep_orphans(bool final) {
-  for (pid_t child : my_children()) {
-    bool is_probe = std::any_of(active_.begin(), active_.end(), [&](auto& a) { return a->pid == child; });
-    if (is_probe) continue;
-    // An orphan re-parented here: spare it while the probe it came from
-    // still runs (its environment names the probe), kill it otherwise.
-    std::string token = probe_token_of(child);
-    if (!final) {
-      if (!token.empty() &&
-          std::any_of(active_.begin(), active_.end(), [&](auto& a) { return a->token == token; }))
-        continue;
-      if (token.empty() && !active_.empty()) continue;  // cannot tell yet: at the end
-    }
-    kill(-child, SIGKILL);  // it may lead a group of its own (setsid)
-    kill(child, SIGKILL);
-  }
-}
-
-/// Nothing may outlive the run: kills and reaps every orphan, for up to 2 s.
-void Loop::final_sweep() {
-  auto give_up = Clock::now() + std::chrono::seconds(2);
-  while (Clock::now() < give_up) {
-    sweep_orphans(true);
-    while (waitpid(-1, nullptr, WNOHANG | __WALL) > 0) {}
-    if (my_children().empty()) break;
-    usleep(5000);
-  }
 }
 
 void Loop::reap() {
@@ -570,7 +574,7 @@ void Loop::reap() {
       else kill(w, SIGKILL);
     }
     if (!a) {
-      sweep_orphans();  // an orphan died; its own children are ours now
+      sweep_orphans(active_);  // an orphan died; its own children are ours now
       continue;
     }
     handle_status(*a, w, os::WaitStatus(status));

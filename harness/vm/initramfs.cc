@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "fd.h"
 #include "read_file.h"
 
 namespace fs = std::filesystem;
@@ -101,9 +102,9 @@ struct DynamicInfo {
 /// PT_INTERP, DT_NEEDED and DT_RUNPATH/DT_RPATH of an ELF file.
 Result<DynamicInfo> dynamic_info(const std::string& path) {
   elf_version(EV_CURRENT);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{path + ": " + std::strerror(errno)};
-  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  auto fd = os::Fd::open(path, O_RDONLY);
+  if (!fd) return fd.error();
+  Elf* elf = elf_begin(fd->get(), ELF_C_READ, nullptr);
   DynamicInfo info;
   std::string err;
   if (!elf || elf_kind(elf) != ELF_K_ELF) {
@@ -140,7 +141,6 @@ Result<DynamicInfo> dynamic_info(const std::string& path) {
     }
   }
   if (elf) elf_end(elf);
-  close(fd);
   if (!err.empty()) return Error{err};
   return info;
 }
