@@ -1,5 +1,6 @@
 #include "core_source.h"
 
+#include "fd.h"
 #include "outside_text.h"
 
 #include <elf.h>
@@ -114,15 +115,7 @@ std::string hex_string(const unsigned char* p, std::size_t n) {
 
 using ElfPtr = std::unique_ptr<Elf, ElfCloser>;
 
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+using os::Fd;
 
 void init_libelf() {
   static const bool once = [] {
@@ -193,8 +186,8 @@ struct ExeInfo {
 std::optional<ExeInfo> read_exe_info(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));  // a FIFO must not block
   struct stat st {};
-  if (fd.fd < 0 || fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
-  ElfPtr e(elf_begin(fd.fd, ELF_C_READ, nullptr));
+  if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  ElfPtr e(elf_begin(fd.get(), ELF_C_READ, nullptr));
   GElf_Ehdr eh;
   if (!e || elf_kind(e.get()) != ELF_K_ELF || !gelf_getehdr(e.get(), &eh)) return std::nullopt;
   ExeInfo info;
@@ -673,10 +666,10 @@ void CoreSource::check_files() {
     // for a writer forever; non-regular files are refused just below.
     Fd fd(::open(c.host_path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     struct stat st {};
-    if (fd.fd < 0 || fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (!fd || fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
       c.status = CoreFileCheck::Status::missing;
     } else {
-      ElfPtr e(elf_begin(fd.fd, ELF_C_READ, nullptr));
+      ElfPtr e(elf_begin(fd.get(), ELF_C_READ, nullptr));
       if (!e || elf_kind(e.get()) != ELF_K_ELF) {
         c.status = CoreFileCheck::Status::not_elf;
       } else {

@@ -12,17 +12,18 @@
 
 #include <fmt/format.h>
 
+#include "fd.h"
+
 namespace vma {
 
 namespace {
 
-/// Closes the descriptor and ends the Elf handle on every path.
+/// Ends the Elf handle, then closes the descriptor, on every path.
 struct ElfHandle {
-  int fd = -1;
+  os::Fd fd;
   Elf* elf = nullptr;
   ~ElfHandle() {
     if (elf) elf_end(elf);
-    if (fd >= 0) close(fd);
   }
 };
 
@@ -52,15 +53,16 @@ Result<std::shared_ptr<const ElfImage>> ElfImage::open(const std::string& path) 
   ElfHandle h;
   // O_NONBLOCK: the path comes from the target (a maps line, a core's
   // NT_FILE) and may name a FIFO, whose open() would wait for a writer.
-  h.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (h.fd < 0) return Error{fmt::format("{}: {}", path, std::strerror(errno))};
+  auto fd = os::Fd::open(path, O_RDONLY | O_NONBLOCK);
+  if (!fd) return fd.error();
+  h.fd = std::move(*fd);
   struct stat st {};
-  if (fstat(h.fd, &st) != 0 || !S_ISREG(st.st_mode)) return Error{fmt::format("{}: not a regular file", path)};
+  if (fstat(h.fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return Error{fmt::format("{}: not a regular file", path)};
   // ELF_C_READ: libelf reads what it needs with pread. With ELF_C_READ_MMAP a
   // file that shrinks while it is read (a library rewritten by an upgrade)
   // raises SIGBUS in whatever process reads it: a debugger here
   // (tests/robustness/elf_truncate_test.cc died of it).
-  h.elf = elf_begin(h.fd, ELF_C_READ, nullptr);
+  h.elf = elf_begin(h.fd.get(), ELF_C_READ, nullptr);
   if (!h.elf || elf_kind(h.elf) != ELF_K_ELF) return Error{fmt::format("{}: not an ELF file", path)};
   GElf_Ehdr eh;
   if (!gelf_getehdr(h.elf, &eh)) return Error{fmt::format("{}: bad ELF header: {}", path, elf_errmsg(-1))};

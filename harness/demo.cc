@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "draw.h"
+#include "errno_name.h"
 #include "proc_source.h"
 #include "render.h"
 #include "runner.h"
@@ -269,7 +270,7 @@ int demo_guard(Narrator& n) {
     n.in_child("touch " + hex(mid), [mid] { return read_at(mid); }, mid);
     n.say("   a guard region faults as if unmapped: SEGV_MAPERR, not SEGV_ACCERR.");
   } else {
-    n.say("4. MADV_GUARD_INSTALL: not supported here (" + std::string(strerrorname_np(errno)) +
+    n.say("4. MADV_GUARD_INSTALL: not supported here (" + os::errno_name(errno) +
           "; Linux 6.13+)");
   }
   munmap(region, 3 * page);

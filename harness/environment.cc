@@ -13,22 +13,15 @@
 #include <cstring>
 #include <optional>
 #include <utility>
-#include <fstream>
 #include <sstream>
 #include <set>
 
 #include "arch.h"
+#include "read_file.h"
 #include "target.h"
 
 namespace vma::harness {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
@@ -89,7 +82,7 @@ std::pair<std::string, std::string> virtualization_of_cpu(const std::string& hyp
   if (hypervisor == "KVMKVMKVM") return {"kvm", "cpuid"};
   return {"other", "cpuid"};
 #elif defined(__aarch64__)
-  std::istringstream in(read_file("/proc/cpuinfo"));
+  std::istringstream in(os::read_file("/proc/cpuinfo").value_or(""));
   for (std::string line; std::getline(in, line);)
     if (line.starts_with("CPU implementer")) {
       const auto colon = line.find(':');
@@ -134,22 +127,16 @@ bool CpuFeatures::get(std::string_view name) const {
 }
 
 std::optional<std::string> read_setting(const std::string& path, int* err) {
-  std::ifstream in(path);
-  if (!in) {
-    if (err) *err = errno;
-    return std::nullopt;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) {
+  auto text = os::read_file(path);
+  if (!text) {
     if (err) *err = errno ? errno : EIO;
     return std::nullopt;
   }
-  return trim(ss.str());
+  return trim(std::move(*text));
 }
 
 std::set<std::string> cpu_flags() {
-  std::istringstream in(read_file("/proc/cpuinfo"));
+  std::istringstream in(os::read_file("/proc/cpuinfo").value_or(""));
   std::set<std::string> flags;
   for (std::string line; std::getline(in, line);) {
     // x86 "flags", aarch64 "Features"; every CPU lists the same set here.
@@ -233,7 +220,7 @@ Environment detect_environment(unsigned probe_uid) {
   // vsyscall mode: the [vsyscall] line's permissions (r-xp emulate, --xp xonly).
   e.vsyscall = VsyscallMode::none;
   {
-    std::istringstream maps(read_file("/proc/self/maps"));
+    std::istringstream maps(os::read_file("/proc/self/maps").value_or(""));
     for (std::string line; std::getline(maps, line);) {
       if (!line.ends_with("[vsyscall]")) continue;
       auto sp = line.find(' ');
@@ -243,7 +230,7 @@ Environment detect_environment(unsigned probe_uid) {
   }
 
   e.mmap_min_addr = host.mmap_min_addr;
-  e.randomize_va_space = to_int(trim(read_file("/proc/sys/kernel/randomize_va_space")), -1);
+  e.randomize_va_space = to_int(trim(os::read_file("/proc/sys/kernel/randomize_va_space").value_or("")), -1);
   const std::string cmdline = kernel_cmdline();
   e.norandmaps = cmdline_param(cmdline, "norandmaps").has_value();
   e.vm_accel = cmdline_param(cmdline, "vmakit.accel").value_or("");
@@ -267,14 +254,14 @@ Environment detect_environment(unsigned probe_uid) {
   e.probe_uid = probe_uid;
   e.probes_privileged = probe_uid == 0;
 
-  std::string status = read_file("/proc/self/status");
+  std::string status = os::read_file("/proc/self/status").value_or("");
   e.seccomp = to_int(status_field(status, "Seccomp"), 0);
   e.tracer_pid = to_int(status_field(status, "TracerPid"), 0);
-  e.selinux_enforcing = trim(read_file("/sys/fs/selinux/enforce")) == "1";
+  e.selinux_enforcing = trim(os::read_file("/sys/fs/selinux/enforce").value_or("")) == "1";
 
   if (access("/.dockerenv", F_OK) == 0) e.container_hints.push_back("/.dockerenv");
   if (access("/run/.containerenv", F_OK) == 0) e.container_hints.push_back("/run/.containerenv");
-  std::string env1 = read_file("/proc/1/environ");
+  std::string env1 = os::read_file("/proc/1/environ").value_or("");
   for (std::size_t i = 0; i < env1.size();) {
     std::size_t end = env1.find('\0', i);
     if (end == std::string::npos) end = env1.size();
@@ -283,7 +270,7 @@ Environment detect_environment(unsigned probe_uid) {
     i = end + 1;
   }
   // gVisor's Sentry reports this fixed build string in /proc/version.
-  if (read_file("/proc/version").find("#1 SMP Sun Jan 10 15:06:54 PST 2016") != std::string::npos) {
+  if (os::read_file("/proc/version").value_or("").find("#1 SMP Sun Jan 10 15:06:54 PST 2016") != std::string::npos) {
     e.gvisor = true;
     e.container_hints.push_back("gVisor");
   }

@@ -5,8 +5,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include "read_file.h"
 
 namespace vma::harness {
 
@@ -66,11 +66,9 @@ Result<std::string> read_gzip(const std::string& path) {
 
 Result<Kconfig> read_kconfig(const std::string& release, const std::string& file) {
   if (!file.empty()) {
-    std::ifstream in(file);
-    if (!in) return Error{file + ": " + std::strerror(errno)};
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_kconfig(ss.str(), file);
+    auto text = os::read_file(file);
+    if (!text) return text.error();
+    return parse_kconfig(*text, file);
   }
   const std::string proc = "/proc/config.gz";
   const std::string boot = "/boot/config-" + release;
@@ -87,11 +85,7 @@ Result<Kconfig> read_kconfig(const std::string& release, const std::string& file
   // split packages (linux-binary-*) as /usr/lib/modules/RELEASE/config.
   const std::string modules = "/usr/lib/modules/" + release + "/config";
   for (const std::string& path : {boot, modules}) {
-    std::ifstream in(path);
-    if (!in) continue;
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_kconfig(ss.str(), path);
+    if (auto text = os::read_file(path)) return parse_kconfig(*text, path);
   }
   if (proc_problem.empty()) return Error{"no " + proc + ", " + boot + " or " + modules};
   return Error{proc_problem + "; no " + boot + " or " + modules};

@@ -10,6 +10,7 @@
 #include <toml++/toml.h>
 
 #include "arch.h"
+#include "errno_name.h"
 #include "signals.h"
 
 namespace vma::harness {
@@ -396,13 +397,7 @@ std::vector<ProbeDef> builtin_probe_defs(std::string_view profile, const Environ
   return out;
 }
 
-std::optional<int> parse_errno_name(std::string_view name) {
-  for (int e = 1; e < 4096; ++e) {
-    const char* n = strerrorname_np(e);
-    if (n != nullptr && name == n) return e;
-  }
-  return std::nullopt;
-}
+std::optional<int> parse_errno_name(std::string_view name) { return os::errno_from_name(name); }
 
 Result<std::vector<ProbeDef>> load_spec(const std::string& path) {
   auto parsed = parse_toml_file(path);

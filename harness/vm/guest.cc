@@ -3,9 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +12,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+
+#include "child_process.h"
+#include "fd.h"
 
 namespace vma::harness::vm {
 namespace {
@@ -168,106 +169,60 @@ void ConsoleParser::line(std::string l) {
 
 namespace {
 
-/// QEMU in a process group of its own; the destructor kills the group and
-/// reaps it when it has not been reaped yet.
+/// QEMU in a process group of its own, its console (stdout) and its own
+/// messages (stderr) on pipes; the destructor kills the group and reaps it
+/// when it has not been reaped yet, then closes the pipes.
 class QemuProcess {
  public:
-  QemuProcess() = default;
-  QemuProcess(const QemuProcess&) = delete;
-  QemuProcess& operator=(const QemuProcess&) = delete;
-  ~QemuProcess() {
-    if (pid_ > 0) {
-      kill(-pid_, SIGKILL);
-      wait();
-    }
-    if (fd_ >= 0) close(fd_);
-    if (err_fd_ >= 0) close(err_fd_);
-  }
-
   /// Starts argv with stdout (the serial console) on a pipe (fd()), stderr
   /// (QEMU's own messages) on another (err_fd()), stdin /dev/null, or
   /// `input` through a pipe when given.
   Result<void> start(const std::vector<std::string>& argv, const std::string* input = nullptr) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
-    // An exec failure is reported through a second pipe.
-    int e[2];
-    if (pipe2(e, O_CLOEXEC) != 0) {
-      close(p[0]);
-      close(p[1]);
-      return Error{std::string("pipe: ") + std::strerror(errno)};
-    }
-    int in[2] = {-1, -1};
-    if (input && pipe2(in, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
-    int q[2];
-    if (pipe2(q, O_CLOEXEC) != 0) return Error{std::string("pipe: ") + std::strerror(errno)};
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid < 0) return Error{std::string("fork: ") + std::strerror(errno)};
-    if (pid == 0) {
-      setpgid(0, 0);
-      // QEMU dies with us even when we are killed with SIGKILL.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      sigset_t none;
-      sigemptyset(&none);
-      sigprocmask(SIG_SETMASK, &none, nullptr);
-      const int null = input ? in[0] : open("/dev/null", O_RDONLY);
-      dup2(null, 0);
-      dup2(p[1], 1);
-      dup2(q[1], 2);
-      execvp(args[0], args.data());
-      const int err = errno;
-      (void)!write(e[1], &err, sizeof err);
-      _exit(127);
-    }
-    setpgid(pid, pid);  // also here: no race with a kill before the child ran
-    pid_ = pid;
-    close(p[1]);
-    close(e[1]);
-    close(q[1]);
-    fd_ = p[0];
-    err_fd_ = q[0];
-    if (input) {
-      close(in[0]);
-      // A few bytes: the pipe buffer takes them without blocking.
-      (void)!write(in[1], input->data(), input->size());
-      close(in[1]);
-    }
-    int err = 0;
-    const ssize_t n = read(e[0], &err, sizeof err);
-    close(e[0]);
-    if (n == sizeof err) {
+    auto out = os::make_pipe();
+    if (!out) return out.error();
+    auto err = os::make_pipe();
+    if (!err) return err.error();
+    auto in = input ? os::make_pipe() : Result<os::Pipe>(Error{});
+    if (input && !in) return in.error();
+    auto null = input ? Result<os::Fd>(os::Fd()) : os::Fd::open("/dev/null", O_RDONLY);
+    if (!null) return null.error();
+    const int stdin_fd = input ? in->read_end.get() : null->get();
+    os::SpawnOptions o;
+    o.argv = argv;
+    o.fds = {{stdin_fd, 0}, {out->write_end.get(), 1}, {err->write_end.get(), 2}};
+    auto child = os::ChildProcess::spawn(o);
+    if (!child) return child.error();
+    child_ = std::move(*child);
+    out_ = std::move(out->read_end);
+    err_ = std::move(err->read_end);
+    // A few bytes: the pipe buffer takes them without blocking.
+    if (input) (void)!write(in->write_end.get(), input->data(), input->size());
+    if (const auto& f = child_.start_failure()) {
       wait();
-      return Error{argv[0] + ": " + std::strerror(err) +
-                   (err == ENOENT ? " (install QEMU: Debian package qemu-system-x86 or qemu-system-arm)" : "")};
+      return Error{argv[0] + ": " + std::strerror(f->err) +
+                   (f->err == ENOENT ? " (install QEMU: Debian package qemu-system-x86 or qemu-system-arm)" : "")};
     }
     return {};
   }
 
-  int fd() const { return fd_; }
-  int err_fd() const { return err_fd_; }
+  int fd() const { return out_.get(); }
+  int err_fd() const { return err_.get(); }
 
   /// Kills the group (QEMU and anything it started).
-  void kill_group() {
-    if (pid_ > 0) kill(-pid_, SIGKILL);
-  }
+  void kill_group() { child_.kill_group(); }
 
-  /// Reaps QEMU; its wait status.
-  int wait() {
-    int status = 0;
-    while (pid_ > 0 && waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    pid_ = -1;
-    return status;
+  /// Reaps QEMU: how it ended.
+  os::WaitStatus wait() {
+    if (child_.end_status()) return *child_.end_status();
+    os::WaitStatus s;
+    do s = child_.wait();
+    while (!s.ended());
+    return s;
   }
 
  private:
-  pid_t pid_ = -1;
-  int fd_ = -1, err_fd_ = -1;
+  os::Fd out_, err_;
+  os::ChildProcess child_;  // last: killed and reaped before the pipes close
 };
 
 std::string last_lines_text(const ConsoleParser& p) {
@@ -299,26 +254,26 @@ class StopSignalFd {
   StopSignalFd() {
     const sigset_t stop = stop_set();
     sigprocmask(SIG_BLOCK, &stop, &old_);
-    fd_ = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+    fd_.reset(signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK));
   }
   StopSignalFd(const StopSignalFd&) = delete;
   StopSignalFd& operator=(const StopSignalFd&) = delete;
   ~StopSignalFd() {
-    if (fd_ >= 0) close(fd_);
+    fd_.reset();
     sigprocmask(SIG_SETMASK, &old_, nullptr);
   }
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   /// The signal read, kept for stop_signal(); 0 when none was there.
   int take() {
     signalfd_siginfo si{};
-    if (fd_ < 0 || read(fd_, &si, sizeof si) != sizeof si) return 0;
+    if (!fd_ || read(fd_.get(), &si, sizeof si) != sizeof si) return 0;
     g_stop_signal = static_cast<int>(si.ssi_signo);
     return g_stop_signal;
   }
 
  private:
   sigset_t old_;
-  int fd_ = -1;
+  os::Fd fd_;
 };
 
 }  // namespace
@@ -349,123 +304,182 @@ bool qemu_runs(const std::vector<std::string>& argv, double deadline_s) {
     if ((fds[1].revents & POLLIN) && sig.take()) return false;
     if ((fds[0].revents & (POLLIN | POLLHUP)) && read(q.fd(), buf, sizeof buf) <= 0) break;
   }
-  const int status = q.wait();
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  return q.wait().exit_code() == 0;
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Clock::duration seconds(double s) { return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s)); }
+
+/// One QEMU run watched until the guest reports, QEMU exits or a limit
+/// passes: the console parsed as it comes, QEMU's stderr kept apart.
+class GuestWatch {
+ public:
+  GuestWatch(const GuestLimits& limits, const std::function<void(const std::string&)>& on_console)
+      : limits_(limits), on_console_(on_console), t0_(Clock::now()),
+        deadline_(t0_ + seconds(limits.deadline)), progress_deadline_(t0_ + seconds(limits.progress)) {}
+
+  QemuProcess& qemu() { return qemu_; }
+  /// Watches until the report is complete, QEMU exits, a limit passes or
+  /// `sig` reads a signal; then kills and reaps QEMU.
+  void run(StopSignalFd& sig);
+  /// The report, or what happened and the last console lines.
+  GuestOutcome outcome();
+
+ private:
+  bool limit_passed(Clock::time_point now);
+  bool step(StopSignalFd& sig, Clock::time_point now);
+  void read_stderr();
+  bool read_console();
+  void flush();
+  void finish();
+
+  const GuestLimits& limits_;
+  const std::function<void(const std::string&)>& on_console_;
+  const Clock::time_point t0_, deadline_, progress_deadline_;
+  QemuProcess qemu_;
+  ConsoleParser parser_;
+  bool err_open_ = true;
+  std::string qemu_err_;  // QEMU's own messages: kept apart from the guest's output
+  std::string why_;       // why the watch ended early; empty when it did not
+  GuestFailure failure_ = GuestFailure::error;
+  os::WaitStatus status_;
+};
+
+void GuestWatch::run(StopSignalFd& sig) {
+  for (;;) {
+    const auto now = Clock::now();
+    if (limit_passed(now) || !step(sig, now)) break;
+  }
+  qemu_.kill_group();
+  status_ = qemu_.wait();
+  finish();
+}
+
+/// Sets why_ when the progress limit or the deadline passed.
+bool GuestWatch::limit_passed(Clock::time_point now) {
+  if (limits_.progress > 0 && !parser_.reached_init() && now >= progress_deadline_) {
+    failure_ = GuestFailure::no_progress;
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", limits_.progress);
+    why_ = std::string("the guest made no progress: it did not reach init within ") + buf + " s; QEMU killed";
+    return true;
+  }
+  if (now < deadline_) return false;
+  if (!parser_.reached_init()) failure_ = GuestFailure::no_progress;
+  why_ = "no report within " + std::to_string(static_cast<int>(limits_.deadline)) + " s " +
+         (parser_.reached_init() ? "after init (the command hung?)" : "(the kernel never reached init)") +
+         "; QEMU killed";
+  return true;
+}
+
+/// One poll: a signal, QEMU's stderr, the console. False when the watch
+/// ends (why_ says why when it ended early).
+bool GuestWatch::step(StopSignalFd& sig, Clock::time_point now) {
+  auto until = deadline_;
+  if (limits_.progress > 0 && !parser_.reached_init()) until = std::min(until, progress_deadline_);
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
+  pollfd fds[3] = {{qemu_.fd(), POLLIN, 0}, {sig.fd(), POLLIN, 0}, {err_open_ ? qemu_.err_fd() : -1, POLLIN, 0}};
+  const int n = poll(fds, 3, static_cast<int>(std::clamp<long long>(left, 0, 1000)));
+  if (n < 0 && errno != EINTR) {
+    why_ = std::string("poll: ") + std::strerror(errno);
+    return false;
+  }
+  if (n <= 0) return true;
+  if ((fds[1].revents & POLLIN) && sig.take()) {
+    failure_ = GuestFailure::interrupted;
+    why_ = std::string("interrupted by ") + strsignal(stop_signal()) + "; QEMU killed";
+    return false;
+  }
+  if (fds[2].revents & (POLLIN | POLLHUP)) read_stderr();
+  if (fds[0].revents & (POLLIN | POLLHUP)) return read_console();
+  return true;
+}
+
+void GuestWatch::read_stderr() {
+  char buf[4096];
+  const ssize_t got = read(qemu_.err_fd(), buf, sizeof buf);
+  if (got <= 0) err_open_ = false;
+  else qemu_err_.append(buf, static_cast<std::size_t>(got));
+}
+
+/// False at EOF (QEMU exited) or once the report is complete: no need to
+/// wait for the power-off.
+bool GuestWatch::read_console() {
+  char buf[65536];
+  const ssize_t got = read(qemu_.fd(), buf, sizeof buf);
+  if (got < 0 && errno == EINTR) return true;
+  if (got <= 0) return false;
+  parser_.feed(std::string_view(buf, static_cast<std::size_t>(got)));
+  flush();
+  return !parser_.exit_status();
+}
+
+void GuestWatch::flush() {
+  for (auto& l : parser_.take_console())
+    if (on_console_) on_console_(l);
+}
+
+/// The console's last line, and QEMU's last words (a KVM "emulation
+/// failure" dump may still be in its stderr pipe) ending the lines an error
+/// shows (an unknown CPU model, a missing file).
+void GuestWatch::finish() {
+  while (err_open_) read_stderr();
+  parser_.finish();
+  flush();
+  for (std::size_t p = 0; p < qemu_err_.size();) {
+    std::size_t nl = qemu_err_.find('\n', p);
+    if (nl == std::string::npos) nl = qemu_err_.size();
+    if (nl > p) parser_.note(qemu_err_.substr(p, nl - p));
+    p = nl + 1;
+  }
+}
+
+GuestOutcome GuestWatch::outcome() {
+  GuestOutcome out;
+  out.failure = failure_;
+  if (!why_.empty()) {
+    out.error = why_ + last_lines_text(parser_);
+    return out;
+  }
+  if (!parser_.exit_status()) {
+    std::string how = status_.exit_code() ? "QEMU exited with status " + std::to_string(*status_.exit_code())
+                                          : std::string("QEMU died of ") + strsignal(status_.term_signal().value_or(0));
+    if (!parser_.reached_init()) out.failure = GuestFailure::no_progress;
+    out.error = (parser_.reached_init() ? "the guest stopped before its report (" + how + ")"
+                                        : "the kernel never reached init (" + how + ")") +
+                last_lines_text(parser_);
+    return out;
+  }
+  GuestResult r;
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0_).count();
+  r.exit_status = *parser_.exit_status();
+  r.output = parser_.output();
+  out.result = std::move(r);
+  return out;
+}
+
+}  // namespace
 
 GuestOutcome run_guest(const std::vector<std::string>& argv, const GuestLimits& limits,
                        const std::function<void(const std::string&)>& on_console) {
-  using clock = std::chrono::steady_clock;
-  const auto t0 = clock::now();
-  const auto deadline = t0 + std::chrono::duration<double>(limits.deadline);
-  const auto progress_deadline = t0 + std::chrono::duration<double>(limits.progress);
   // SIGINT and SIGTERM arrive on a signalfd: QEMU is killed before we go.
   StopSignalFd sig;
+  GuestWatch watch(limits, on_console);
   GuestOutcome out;
   if (stop_signal() || sig.take()) {
     out.failure = GuestFailure::interrupted;
     out.error = std::string("interrupted by ") + strsignal(stop_signal()) + " before QEMU started";
     return out;
   }
-
-  QemuProcess qemu;
-  if (auto r = qemu.start(argv); !r) {
+  if (auto r = watch.qemu().start(argv); !r) {
     out.error = r.error().message;
     return out;
   }
-  ConsoleParser parser;
-  bool err_open = true;
-  std::string qemu_err;  // QEMU's own messages: kept apart from the guest's output
-  auto flush = [&] {
-    for (auto& l : parser.take_console())
-      if (on_console) on_console(l);
-  };
-  std::string why;
-  for (;;) {
-    const auto now = clock::now();
-    if (limits.progress > 0 && !parser.reached_init() && now >= progress_deadline) {
-      out.failure = GuestFailure::no_progress;
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%g", limits.progress);
-      why = std::string("the guest made no progress: it did not reach init within ") + buf + " s; QEMU killed";
-      break;
-    }
-    auto until = deadline;
-    if (limits.progress > 0 && !parser.reached_init()) until = std::min(until, progress_deadline);
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count();
-    if (now >= deadline) {
-      if (!parser.reached_init()) out.failure = GuestFailure::no_progress;
-      why = "no report within " + std::to_string(static_cast<int>(limits.deadline)) + " s " +
-            (parser.reached_init() ? "after init (the command hung?)" : "(the kernel never reached init)") +
-            "; QEMU killed";
-      break;
-    }
-    pollfd fds[3] = {{qemu.fd(), POLLIN, 0}, {sig.fd(), POLLIN, 0}, {err_open ? qemu.err_fd() : -1, POLLIN, 0}};
-    const int n = poll(fds, 3, static_cast<int>(std::clamp<long long>(left, 0, 1000)));
-    if (n < 0 && errno != EINTR) {
-      why = std::string("poll: ") + std::strerror(errno);
-      break;
-    }
-    if (n <= 0) continue;
-    if ((fds[1].revents & POLLIN) && sig.take()) {
-      out.failure = GuestFailure::interrupted;
-      why = std::string("interrupted by ") + strsignal(stop_signal()) + "; QEMU killed";
-      break;
-    }
-    if (fds[2].revents & (POLLIN | POLLHUP)) {
-      char buf[4096];
-      const ssize_t got = read(qemu.err_fd(), buf, sizeof buf);
-      if (got <= 0) err_open = false;
-      else qemu_err.append(buf, static_cast<std::size_t>(got));
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP)) {
-      char buf[65536];
-      const ssize_t got = read(qemu.fd(), buf, sizeof buf);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) break;  // EOF: QEMU exited
-      parser.feed(std::string_view(buf, static_cast<std::size_t>(got)));
-      flush();
-      // The report is complete: no need to wait for the power-off.
-      if (parser.exit_status()) break;
-    }
-  }
-  qemu.kill_group();
-  const int status = qemu.wait();
-  // QEMU's last words (a KVM "emulation failure" dump) may still be in
-  // its stderr pipe.
-  if (err_open) {
-    char buf[4096];
-    for (ssize_t got; (got = read(qemu.err_fd(), buf, sizeof buf)) > 0;) qemu_err.append(buf, static_cast<std::size_t>(got));
-  }
-  parser.finish();
-  flush();
-  // What QEMU said (an unknown CPU model, a missing file) ends the console
-  // lines an error shows.
-  for (std::size_t p = 0; p < qemu_err.size();) {
-    std::size_t nl = qemu_err.find('\n', p);
-    if (nl == std::string::npos) nl = qemu_err.size();
-    if (nl > p) parser.note(qemu_err.substr(p, nl - p));
-    p = nl + 1;
-  }
-  if (!why.empty()) {
-    out.error = why + last_lines_text(parser);
-    return out;
-  }
-  if (!parser.exit_status()) {
-    std::string how = WIFEXITED(status) ? "QEMU exited with status " + std::to_string(WEXITSTATUS(status))
-                                        : std::string("QEMU died of ") + strsignal(WTERMSIG(status));
-    if (!parser.reached_init()) out.failure = GuestFailure::no_progress;
-    out.error = (parser.reached_init() ? "the guest stopped before its report (" + how + ")"
-                                       : "the kernel never reached init (" + how + ")") +
-                last_lines_text(parser);
-    return out;
-  }
-  GuestResult r;
-  r.seconds = std::chrono::duration<double>(clock::now() - t0).count();
-  r.exit_status = *parser.exit_status();
-  r.output = parser.output();
-  out.result = std::move(r);
-  return out;
+  watch.run(sig);
+  return watch.outcome();
 }
 
 }  // namespace vma::harness::vm

@@ -2,14 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 
+#include "child_process.h"
 #include "initramfs.h"
 
 namespace fs = std::filesystem;
@@ -25,14 +24,12 @@ namespace {
 std::string stripped(const std::string& path, const std::string& dir, const GuestArch& arch) {
   const std::string out = dir + "/" + fs::path(path).filename().string();
   const std::string cross = std::string(arch.triplet) + "-objcopy";
-  for (const char* tool : {cross.c_str(), "objcopy"}) {
-    const char* argv[] = {tool, "--strip-debug", path.c_str(), out.c_str(), nullptr};
-    pid_t pid = 0;
-    if (posix_spawnp(&pid, tool, nullptr, nullptr, const_cast<char**>(argv), environ) != 0) continue;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return out;
+  os::SpawnOptions o;
+  o.new_process_group = false;
+  for (const std::string& tool : {cross, std::string("objcopy")}) {
+    o.argv = {tool, "--strip-debug", path, out};
+    auto c = os::ChildProcess::spawn(o);
+    if (c && !c->start_failure() && c->wait().exit_code() == 0) return out;
   }
   return path;
 }

@@ -10,11 +10,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "fd.h"
+#include "read_file.h"
 
 namespace fs = std::filesystem;
 
@@ -25,15 +27,6 @@ std::string hex8(std::uint32_t v) {
   char b[9];
   std::snprintf(b, sizeof b, "%08x", v);
   return b;
-}
-
-Result<std::string> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{path + ": " + std::strerror(errno)};
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Error{path + ": read error"};
-  return ss.str();
 }
 
 }  // namespace
@@ -68,11 +61,6 @@ void CpioArchive::parents(const std::string& path) {
   }
 }
 
-void CpioArchive::add_dir(const std::string& path, unsigned mode) {
-  parents(path);
-  if (!contains(path)) entry(path, S_IFDIR | mode, {});
-}
-
 void CpioArchive::add_data(const std::string& path, std::string_view data, unsigned mode) {
   parents(path);
   entry(path, S_IFREG | mode, data);
@@ -81,7 +69,7 @@ void CpioArchive::add_data(const std::string& path, std::string_view data, unsig
 Result<void> CpioArchive::add_file(const std::string& path, const std::string& host) {
   struct stat st{};
   if (stat(host.c_str(), &st) != 0) return Error{host + ": " + std::strerror(errno)};
-  auto data = slurp(host);
+  auto data = os::read_file(host);
   if (!data) return data.error();
   add_data(path, *data, st.st_mode & 07777);
   return {};
@@ -114,9 +102,9 @@ struct DynamicInfo {
 /// PT_INTERP, DT_NEEDED and DT_RUNPATH/DT_RPATH of an ELF file.
 Result<DynamicInfo> dynamic_info(const std::string& path) {
   elf_version(EV_CURRENT);
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{path + ": " + std::strerror(errno)};
-  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  auto fd = os::Fd::open(path, O_RDONLY);
+  if (!fd) return fd.error();
+  Elf* elf = elf_begin(fd->get(), ELF_C_READ, nullptr);
   DynamicInfo info;
   std::string err;
   if (!elf || elf_kind(elf) != ELF_K_ELF) {
@@ -153,7 +141,6 @@ Result<DynamicInfo> dynamic_info(const std::string& path) {
     }
   }
   if (elf) elf_end(elf);
-  close(fd);
   if (!err.empty()) return Error{err};
   return info;
 }
@@ -206,7 +193,7 @@ Result<std::vector<std::string>> elf_closure(const std::vector<std::string>& fil
 
 Result<std::vector<std::string>> module_load_order(const std::string& modules_dir,
                                                    const std::vector<std::string>& names) {
-  auto dep = slurp(modules_dir + "/modules.dep");
+  auto dep = os::read_file(modules_dir + "/modules.dep");
   if (!dep) return Error{dep.error().message + " (run depmod -b DIR RELEASE, or scripts/fetch-kernels.sh)"};
   // "kernel/fs/9p/9p.ko.xz: kernel/net/9p/9pnet.ko.xz kernel/fs/netfs/netfs.ko.xz"
   std::map<std::string, std::vector<std::string>> deps;  // path -> its deps
@@ -238,7 +225,7 @@ Result<std::vector<std::string>> module_load_order(const std::string& modules_di
 }
 
 Result<std::string> read_module(const std::string& path) {
-  auto raw = slurp(path);
+  auto raw = os::read_file(path);
   if (!raw) return raw.error();
   if (path.ends_with(".ko")) return raw;
   if (!path.ends_with(".ko.xz")) return Error{path + ": unsupported module compression (.ko and .ko.xz are read)"};

@@ -21,7 +21,6 @@ namespace vma::harness::vm {
 /// leading '/'; parent directories are added on demand.
 class CpioArchive {
  public:
-  void add_dir(const std::string& path, unsigned mode = 0755);
   void add_data(const std::string& path, std::string_view data, unsigned mode);
   /// The content of host file `host` (symlinks followed), with its mode.
   Result<void> add_file(const std::string& path, const std::string& host);

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 #include <optional>
 
 #include "arch.h"
+#include "fd.h"
 #include "output_file.h"
 #include "guest_image.h"
 #include "qemu_command.h"
@@ -37,24 +37,23 @@ class WorkDir {
     std::string tmpl = (fs::temp_directory_path() / (std::string(kWorkDirPrefix) + "XXXXXX")).string();
     if (!mkdtemp(tmpl.data())) return Error{"mkdtemp " + tmpl + ": " + std::strerror(errno)};
     WorkDir d(tmpl);
-    d.lock_ = open((tmpl + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (d.lock_ < 0 || flock(d.lock_, LOCK_EX | LOCK_NB) != 0)
+    d.lock_.reset(open((tmpl + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!d.lock_ || flock(d.lock_.get(), LOCK_EX | LOCK_NB) != 0)
       return Error{"lock " + tmpl + "/.lock: " + std::strerror(errno)};
     return d;
   }
-  WorkDir(WorkDir&& o) noexcept : path_(std::exchange(o.path_, {})), lock_(std::exchange(o.lock_, -1)) {}
+  WorkDir(WorkDir&& o) noexcept : path_(std::exchange(o.path_, {})), lock_(std::move(o.lock_)) {}
   WorkDir(const WorkDir&) = delete;
   ~WorkDir() {
     std::error_code ec;
     if (!path_.empty()) fs::remove_all(path_, ec);
-    if (lock_ >= 0) close(lock_);
   }
   const std::string& path() const { return path_; }
 
  private:
   explicit WorkDir(std::string p) : path_(std::move(p)) {}
   std::string path_;
-  int lock_ = -1;
+  os::Fd lock_;
 };
 
 /// Removes the work directories of runs that were killed (SIGKILL, a
@@ -70,11 +69,10 @@ void remove_stale_work_dirs() {
     if (!name.starts_with(kWorkDirPrefix)) continue;
     struct stat st{};
     if (lstat(e.path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) continue;
-    const int fd = open((e.path() / ".lock").c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    const os::Fd lock(open((e.path() / ".lock").c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
     bool stale = false;
-    if (fd >= 0) {
-      stale = flock(fd, LOCK_EX | LOCK_NB) == 0;
-      close(fd);
+    if (lock) {
+      stale = flock(lock.get(), LOCK_EX | LOCK_NB) == 0;
     } else {
       stale = errno == ENOENT && time(nullptr) - st.st_mtime > 3600;
     }
@@ -216,12 +214,10 @@ Result<std::string> choose_accel(const std::string& requested, const GuestArch& 
     return Error{"unknown accelerator '" + requested + "' (auto, kvm, tcg)"};
   if (requested == "tcg") return std::string("tcg");
   const std::string dev = kvm_device();
-  const int fd = open(dev.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    if (requested == "kvm") return Error{"--accel kvm: " + dev + ": " + std::strerror(errno)};
+  if (auto kvm = os::Fd::open(dev, O_RDWR); !kvm) {
+    if (requested == "kvm") return Error{"--accel kvm: " + kvm.error().message};
     return std::string("tcg");
   }
-  close(fd);
   const std::vector<std::string> probe = {std::string(arch.qemu_binary), "-machine",
                                           std::string(arch.machine) + ",accel=kvm", "-cpu",
                                           cpu.empty() ? std::string(arch.kvm_cpu) : cpu,
@@ -247,6 +243,73 @@ std::map<std::string, std::string, std::less<>>& kvm_verdicts() {
 
 std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
 
+/// o.cpu, else the arch's default model under `accel`.
+std::string cpu_for(const VmOptions& o, const GuestArch& arch, const std::string& accel) {
+  return o.cpu.empty() ? std::string(accel == "kvm" ? arch.kvm_cpu : arch.default_cpu) : o.cpu;
+}
+
+/// The accelerator and CPU of the first boot in `run`: `auto` goes straight
+/// to TCG for an arch whose KVM made no progress earlier in this process.
+Result<void> first_accel(const VmOptions& o, const GuestArch& arch, VmRun& run) {
+  if (auto v = kvm_verdicts().find(arch.name); o.accel == "auto" && v != kvm_verdicts().end() && !v->second.empty()) {
+    run.accel = "tcg";
+    run.accel_note = v->second;
+  } else {
+    auto accel = choose_accel(o.accel, arch, o.cpu);
+    if (!accel) return accel.error();
+    run.accel = *accel;
+  }
+  run.cpu = cpu_for(o, arch, run.accel);
+  return {};
+}
+
+/// The initramfs of `plan`, written to DIR/initrd.cpio; its path.
+Result<std::string> write_initrd(const VmOptions& o, const GuestPlan& plan, const std::string& dir) {
+  auto image = build_guest_initramfs(image_spec(o, plan, false, dir));
+  if (!image) return image.error();
+  const std::string initrd = dir + "/initrd.cpio";
+  if (auto r = vma::write_output_file(initrd, *image, "initramfs"); !r) return r.error();
+  return initrd;
+}
+
+/// One boot of `initrd` with the accelerator and CPU in `run`. Under KVM
+/// the guest must reach init within kKvmProgressSeconds: nested KVM often
+/// starts a guest (the start probe passes) that never runs, or dies in an
+/// "emulation failure".
+GuestOutcome boot(const VmOptions& o, const GuestPlan& plan, const std::string& initrd, const VmRun& run,
+                  const std::function<void(const std::string&)>& on_console) {
+  QemuSpec q;
+  q.arch = plan.arch;
+  q.kernel = plan.kernel->image;
+  q.initrd = initrd;
+  q.cpu = run.cpu;
+  q.accel = run.accel;
+  q.accel_note = run.accel_note;
+  q.memory_mib = o.memory_mib;
+  // Under TCG one vCPU by default: with two, a vCPU can run code that
+  // text_poke_bp() has just rewritten on the other, which QEMU's
+  // multi-threaded TCG does not order (Debian 13's 6.12 panics with "Oops:
+  // int3" in sched_clock_cpu, the int3 already patched back to a nop).
+  // KVM: up to 2.
+  q.smp = o.smp ? o.smp
+                : run.accel == "tcg" ? 1u
+                                     : static_cast<unsigned>(std::clamp(sysconf(_SC_NPROCESSORS_ONLN), 1L, 2L));
+  if (o.host_root) q.share = "/";
+  q.append = o.append;
+  const GuestLimits limits{o.timeout, run.accel == "kvm" ? kKvmProgressSeconds : 0};
+  return run_guest(qemu_argv(q), limits, on_console);
+}
+
+/// After a KVM boot that made no progress: TCG for this boot and, under
+/// `auto`, for this arch's later boots in this process.
+void fall_back_to_tcg(const VmOptions& o, const GuestArch& arch, const std::string& error, VmRun& run) {
+  const std::string why = "kvm made no progress: " + first_line(error);
+  kvm_verdicts()[std::string(arch.name)] = why;
+  run.accel = "tcg";
+  run.accel_note = why;
+  run.cpu = cpu_for(o, arch, run.accel);
+}
+
 }  // namespace
 
 Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::string&)>& on_console,
@@ -255,65 +318,23 @@ Result<VmRun> run_vm(const VmOptions& o, const std::function<void(const std::str
   auto plan = plan_guest(o);
   if (!plan) return fail(plan.error().message);
   if (!plan->kernel) return fail("needs a kernel");
-  const GuestArch* arch = plan->arch;
-  const KernelImage* kernel = &*plan->kernel;
   VmRun run;
-  run.kernel = *kernel;
-  const std::string& label = kernel->label;
-  if (auto v = kvm_verdicts().find(arch->name); o.accel == "auto" && v != kvm_verdicts().end() && !v->second.empty()) {
-    run.accel = "tcg";
-    run.accel_note = v->second;
-  } else {
-    auto accel = choose_accel(o.accel, *arch, o.cpu);
-    if (!accel) return fail(label + ": " + accel.error().message);
-    run.accel = *accel;
-  }
-  run.cpu = o.cpu.empty() ? std::string(run.accel == "kvm" ? arch->kvm_cpu : arch->default_cpu) : o.cpu;
-
+  run.kernel = *plan->kernel;
+  const std::string& label = run.kernel.label;
+  if (auto r = first_accel(o, *plan->arch, run); !r) return fail(label + ": " + r.error().message);
   remove_stale_work_dirs();
   auto tmp = WorkDir::make();
   if (!tmp) return fail(label + ": " + tmp.error().message);
-  auto image = build_guest_initramfs(image_spec(o, *plan, false, tmp->path()));
-  if (!image) return fail(label + ": " + image.error().message);
-  const std::string initrd = tmp->path() + "/initrd.cpio";
-  if (auto r = vma::write_output_file(initrd, *image, "initramfs"); !r) return fail(label + ": " + r.error().message);
+  auto initrd = write_initrd(o, *plan, tmp->path());
+  if (!initrd) return fail(label + ": " + initrd.error().message);
 
-  // One boot with the accelerator chosen so far. Under KVM the guest must
-  // reach init within kKvmProgressSeconds: nested KVM often starts a guest
-  // (the start probe passes) that never runs, or dies in an "emulation
-  // failure"; `auto` then boots the same initramfs under TCG.
-  auto boot = [&] {
-    QemuSpec q;
-    q.arch = arch;
-    q.kernel = kernel->image;
-    q.initrd = initrd;
-    q.cpu = run.cpu;
-    q.accel = run.accel;
-    q.accel_note = run.accel_note;
-    q.memory_mib = o.memory_mib;
-    // Under TCG one vCPU by default. With two, Debian 13's 6.12 panicked in a
-    // CI run ("Oops: int3" in sched_clock_cpu, the int3 already patched back
-    // to a nop): a vCPU ran code text_poke_bp() had just rewritten on the
-    // other, which QEMU's multi-threaded TCG does not order. KVM: up to 2.
-    q.smp = o.smp ? o.smp
-                  : run.accel == "tcg" ? 1u
-                                       : static_cast<unsigned>(std::clamp(sysconf(_SC_NPROCESSORS_ONLN), 1L, 2L));
-    if (o.host_root) q.share = "/";
-    q.append = o.append;
-    const GuestLimits limits{o.timeout, run.accel == "kvm" ? kKvmProgressSeconds : 0};
-    return run_guest(qemu_argv(q), limits, on_console);
-  };
   auto where = [&] { return label + " (accel " + run.accel + ", cpu " + run.cpu + ")"; };
-  GuestOutcome out = boot();
+  GuestOutcome out = boot(o, *plan, *initrd, run, on_console);
   if (!out.result && run.accel == "kvm" && out.failure == GuestFailure::no_progress) {
-    const std::string why = "kvm made no progress: " + first_line(out.error);
     if (o.accel == "kvm") return fail(where() + ": --accel kvm: " + out.error);
-    kvm_verdicts()[std::string(arch->name)] = why;
-    run.accel = "tcg";
-    run.accel_note = why;
-    run.cpu = o.cpu.empty() ? std::string(arch->default_cpu) : o.cpu;
-    if (on_note) on_note("vm " + label + ": " + why + "; booting it under TCG");
-    out = boot();
+    fall_back_to_tcg(o, *plan->arch, out.error, run);
+    if (on_note) on_note("vm " + label + ": " + run.accel_note + "; booting it under TCG");
+    out = boot(o, *plan, *initrd, run, on_console);
   }
   if (!out.result) return fail(where() + ": " + out.error);
   run.result = std::move(*out.result);

@@ -37,6 +37,10 @@ class [[nodiscard]] Result {
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
+  /// The value, or `fallback` when this holds an Error.
+  T value_or(T fallback) const& { return ok() ? std::get<0>(v_) : std::move(fallback); }
+  T value_or(T fallback) && { return ok() ? std::get<0>(std::move(v_)) : std::move(fallback); }
+
   const Error& error() const { assert(!ok()); return std::get<1>(v_); }
 
  private:
