@@ -3,7 +3,9 @@
 //
 //   vma-bench-map-phases PID REPS
 //
-// Prints JSON: for each phase a list of REPS durations in seconds:
+// Prints JSON: for each phase a list of REPS durations in seconds of wall
+// clock, and under "cpu" the same phases in CPU seconds of the whole process
+// (user + sys of every thread, CLOCK_PROCESS_CPUTIME_ID):
 //   "read"    read /proc/PID/maps (the same pread loop ProcSource uses: what
 //             `cat` pays, without cat's process start),
 //   "parse"   core's parse_maps on that text,
@@ -17,7 +19,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -33,6 +38,27 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double cpu_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+/// Wall and CPU seconds of each phase, one entry a repetition.
+struct Phases {
+  std::map<std::string, std::vector<double>> wall, cpu;
+  Clock::time_point t0;
+  double c0 = 0;
+  void start() {
+    t0 = Clock::now();
+    c0 = cpu_now();
+  }
+  void stop(const std::string& name) {
+    cpu[name].push_back(cpu_now() - c0);
+    wall[name].push_back(since(t0));
+  }
+};
 
 std::string read_maps(int pid) {
   std::string path = "/proc/" + std::to_string(pid) + "/maps";
@@ -56,6 +82,17 @@ std::string read_maps(int pid) {
 
 }  // namespace
 
+/// The JSON of one set of phases: {"read": [..], ...}.
+std::string phase_json(const std::map<std::string, std::vector<double>>& m) {
+  std::string s = "{";
+  for (const auto& [name, v] : m) {
+    s += (s.size() > 1 ? ", \"" : "\"") + name + "\": [";
+    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+    s += "]";
+  }
+  return s + "}";
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::fprintf(stderr, "usage: vma-bench-map-phases PID REPS\n");
@@ -63,17 +100,17 @@ int main(int argc, char** argv) {
   }
   const int pid = std::atoi(argv[1]);
   const int reps = std::atoi(argv[2]);
-  std::vector<double> t_read, t_parse, t_snap, t_snap_noguard, t_build, t_render, t_json;
+  Phases ph;
   std::size_t regions = 0, text_bytes = 0, out_bytes = 0;
   vma::ElfCache cache;
   for (int i = 0; i < reps; ++i) {
-    auto t0 = Clock::now();
+    ph.start();
     std::string text = read_maps(pid);
-    t_read.push_back(since(t0));
+    ph.stop("read");
     text_bytes = text.size();
-    t0 = Clock::now();
+    ph.start();
     auto parsed = vma::parse_maps(text, "maps");
-    t_parse.push_back(since(t0));
+    ph.stop("parse");
     if (!parsed) {
       std::fprintf(stderr, "vma-bench-map-phases: %s\n", parsed.error().message.c_str());
       return 1;
@@ -83,9 +120,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "vma-bench-map-phases: %s\n", src.error().message.c_str());
       return 1;
     }
-    t0 = Clock::now();
+    ph.start();
     auto snap = (*src)->snapshot();
-    t_snap.push_back(since(t0));
+    ph.stop("snapshot");
     if (!snap) {
       std::fprintf(stderr, "vma-bench-map-phases: %s\n", snap.error().message.c_str());
       return 1;
@@ -95,31 +132,24 @@ int main(int argc, char** argv) {
       no_guard.scan_guard_pages = false;
       auto src2 = vma::ProcSource::open(pid, no_guard);
       if (!src2) return 1;
-      t0 = Clock::now();
+      ph.start();
       auto snap2 = (*src2)->snapshot();
-      t_snap_noguard.push_back(since(t0));
+      ph.stop("snapshot_noguard");
     }
-    t0 = Clock::now();
+    ph.start();
     vma::AddressMap map = vma::AddressMap::build(std::move(snap).value(), cache);
-    t_build.push_back(since(t0));
+    ph.stop("build");
     regions = map.regions().size();
-    t0 = Clock::now();
+    ph.start();
     std::string out = vma::map_text(map, {}, {});
-    t_render.push_back(since(t0));
+    ph.stop("render");
     out_bytes = out.size();
-    t0 = Clock::now();
+    ph.start();
     std::string js = vma::map_json(map, {}).dump(2);
-    t_json.push_back(since(t0));
+    ph.stop("json");
   }
-  auto list = [](const std::vector<double>& v) {
-    std::string s = "[";
-    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
-    return s + "]";
-  };
-  std::printf(
-      "{\"regions\": %zu, \"maps_bytes\": %zu, \"text_bytes\": %zu, \"read\": %s, \"parse\": %s, \"snapshot\": %s, "
-      "\"snapshot_noguard\": %s, \"build\": %s, \"render\": %s, \"json\": %s}\n",
-      regions, text_bytes, out_bytes, list(t_read).c_str(), list(t_parse).c_str(), list(t_snap).c_str(), list(t_snap_noguard).c_str(),
-      list(t_build).c_str(), list(t_render).c_str(), list(t_json).c_str());
+  std::string wall = phase_json(ph.wall);
+  std::printf("{\"regions\": %zu, \"maps_bytes\": %zu, \"text_bytes\": %zu, %s, \"cpu\": %s}\n", regions, text_bytes,
+              out_bytes, wall.substr(1, wall.size() - 2).c_str(), phase_json(ph.cpu).c_str());
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "classifier.h"
+#include "huge_pages.h"
 
 namespace vma {
 
@@ -11,9 +12,14 @@ AddressMap AddressMap::build(Snapshot s, ElfCache& elf_cache) {
   map.regions_ = classify(s, elf_cache);
   map.snapshot_ = std::move(s);
   const std::size_t n = map.regions_.size();
+  map.tree_.reserve(n + 1);
+  map.tree_index_.reserve(n + 1);
+  map.ends_.reserve(n);
+  populate_for_writing(map.tree_.data(), (n + 1) * sizeof(Addr));
+  populate_for_writing(map.tree_index_.data(), (n + 1) * sizeof(std::uint32_t));
+  populate_for_writing(map.ends_.data(), n * sizeof(Addr));
   map.tree_.assign(n + 1, 0);
   map.tree_index_.assign(n + 1, 0);
-  map.ends_.reserve(n);
   for (const Region& r : map.regions_) map.ends_.push_back(r.mapping.range.end);
   // In-order walk of the implicit tree (children of k: 2k, 2k+1) hands out
   // the sorted starts; iterative, with an explicit stack of depth log2(n).

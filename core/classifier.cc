@@ -36,6 +36,7 @@ class Classifier {
   Classifier(const Snapshot& s, ElfCache& cache) : s_(s), m_(s.mappings), cache_(cache), ps_(s.target.page_size) {
     out_.reserve(m_.size());
     advise_huge_pages(out_.data(), out_.capacity() * sizeof(Region));
+    populate_for_writing(out_.data(), out_.capacity() * sizeof(Region));
     out_.resize(m_.size());
     some_sp_unknown_ = !s.threads_known;
     for (const Mapping& m : m_) {

@@ -22,4 +22,20 @@ inline void advise_huge_pages(const void* p, std::size_t bytes) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
 }
 
+/// Faults [p, p + bytes) in with one madvise(MADV_POPULATE_WRITE) (Linux
+/// 5.14) instead of a page fault per page as the array fills: for an array
+/// about to be written whole. A hint: older kernels refuse it (EINVAL) and
+/// the pages fault in as they are touched.
+inline void populate_for_writing(const void* p, std::size_t bytes) {
+#ifdef MADV_POPULATE_WRITE
+  constexpr std::uintptr_t kPage = 4096;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(p) + kPage - 1) & ~(kPage - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) & ~(kPage - 1);
+  if (end >= begin + 16 * kPage) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 }  // namespace vma

@@ -56,10 +56,13 @@ class MapsParser {
 
  private:
   Error at(std::string msg) const;
+  /// Faults in the next stretch of the reserved vector before it is filled.
+  void populate_ahead();
 
   std::string source_;
   std::size_t line_no_ = 0;
   std::vector<Mapping> out_;
+  std::size_t populated_ = 0;  ///< elements of out_'s capacity faulted in
   bool failed_ = false;
 };
 

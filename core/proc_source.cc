@@ -10,17 +10,20 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
 
+#include "huge_pages.h"
 #include "maps_parser.h"
 
 namespace vma {
@@ -67,8 +70,24 @@ struct pm_scan_arg {
 constexpr unsigned long kPagemapScan = _IOWR('f', 16, struct pm_scan_arg);
 constexpr std::uint64_t kPageIsGuard = 1u << 8;
 
+/// A read buffer: `cap` bytes, not initialised, of which `len` are text.
+struct Piece {
+  std::unique_ptr<char[]> data;
+  std::size_t cap = 0, len = 0;
+
+  static Piece make(std::size_t cap) {
+    Piece p{std::unique_ptr<char[]>(new char[cap]), cap, 0};
+    populate_for_writing(p.data.get(), cap);
+    return p;
+  }
+  std::string_view text() const { return {data.get(), len}; }
+};
+
 /// Parses maps text handed over in pieces (whole lines), on a thread of its
 /// own once there is more than one piece, while the caller reads the next.
+/// Parsed pieces come back to the reader (spare()): memory freed on the
+/// parser thread goes to that thread's malloc arena, so fresh pieces from
+/// the reader's would each be new pages (a page fault per 4 KiB).
 /// The destructor, on every path, says no more will come and joins it.
 class PieceParser {
  public:
@@ -77,7 +96,7 @@ class PieceParser {
   PieceParser(const PieceParser&) = delete;
   PieceParser& operator=(const PieceParser&) = delete;
 
-  void push(std::string piece) {
+  void push(Piece piece) {
     if (!thread_.joinable() && !no_thread_ && !queue_.empty()) {
       try {
         thread_ = std::thread([this] { drain(); });
@@ -92,13 +111,25 @@ class PieceParser {
     cv_.notify_one();
   }
 
+  /// A parsed piece to read into again, or a new one of `cap` bytes.
+  Piece spare(std::size_t cap) {
+    {
+      std::lock_guard lock(mu_);
+      if (!spares_.empty()) {
+        Piece p = std::move(spares_.back());
+        spares_.pop_back();
+        p.len = 0;
+        if (p.cap >= cap) return p;
+      }
+    }
+    return Piece::make(cap);
+  }
+
   /// No more pieces: waits for the thread (or parses what waits, here).
   Result<std::vector<Mapping>> finish() {
     stop();
     if (!parsed_) return parsed_.error();
-    std::vector<Mapping> out = parser_.take();
-    if (out.size() < out.capacity() / 4) out.shrink_to_fit();
-    return out;
+    return parser_.take();
   }
 
  private:
@@ -114,7 +145,7 @@ class PieceParser {
 
   void drain() {
     for (;;) {
-      std::string piece;
+      Piece piece;
       {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [&] { return !queue_.empty() || done_; });
@@ -122,7 +153,9 @@ class PieceParser {
         piece = std::move(queue_.front());
         queue_.pop_front();
       }
-      if (parsed_) parsed_ = parser_.feed(piece);
+      if (parsed_) parsed_ = parser_.feed(piece.text());
+      std::lock_guard lock(mu_);
+      spares_.push_back(std::move(piece));
     }
   }
 
@@ -130,11 +163,29 @@ class PieceParser {
   Result<void> parsed_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;
+  std::deque<Piece> queue_;
+  std::vector<Piece> spares_;
   bool done_ = false;
   bool no_thread_ = false;
   std::thread thread_;
 };
+
+/// Mappings to reserve room for: vm.max_map_count, the most a process can
+/// have (65530 by default). Address space only, touched as it fills, so the
+/// vector is never copied as it grows, even at a million VMAs.
+std::size_t max_map_count() {
+  std::size_t n = 65536;
+  if (int fd = ::open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC); fd >= 0) {
+    char buf[32];
+    ssize_t got = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (got > 0) {
+      buf[got] = '\0';
+      n = std::max<std::size_t>(n, std::strtoull(buf, nullptr, 10) + 16);
+    }
+  }
+  return std::min<std::size_t>(n, std::size_t{1} << 24);
+}
 
 /// Reads maps or smaps text from `fd` (from offset 0) and parses it while
 /// it arrives: this thread reads (the kernel formats the text, as long as
@@ -143,37 +194,38 @@ class PieceParser {
 /// error (the process went away) from a parse error (the map changed under us).
 Result<std::vector<Mapping>> read_and_parse(int fd, const std::string& path, bool* read_failed) {
   constexpr std::size_t kPiece = 64 * 1024;
-  // Room for vm.max_map_count's default (65530) mappings: address space
-  // only, touched as it fills, so the vector is never copied as it grows.
-  PieceParser parser(path, 65536);
-  std::string cur(kPiece, '\0');
-  std::size_t len = 0;
+  PieceParser parser(path, max_map_count());
+  Piece cur = parser.spare(kPiece);
   off_t off = 0;
   for (;;) {
-    if (len == cur.size()) cur.resize(cur.size() * 2);  // a line longer than a piece
-    ssize_t n = pread(fd, cur.data() + len, cur.size() - len, off);
+    if (cur.len == cur.cap) {  // a line longer than a piece
+      Piece bigger = Piece::make(cur.cap * 2);
+      std::memcpy(bigger.data.get(), cur.data.get(), cur.len);
+      bigger.len = cur.len;
+      cur = std::move(bigger);
+    }
+    ssize_t n = pread(fd, cur.data.get() + cur.len, cur.cap - cur.len, off);
     if (n < 0) {
       if (errno == EINTR) continue;
       *read_failed = true;
       return Error{fmt::format("{}: {}", path, std::strerror(errno))};
     }
     if (n == 0) break;
-    len += static_cast<std::size_t>(n);
+    cur.len += static_cast<std::size_t>(n);
     off += n;
-    if (len + 4096 <= cur.size()) continue;
+    if (cur.len + 4096 <= cur.cap) continue;
     // Nearly full: hand the whole lines over (seq_file returns whole lines,
     // so there is rarely a tail to carry).
-    const void* nl = memrchr(cur.data(), '\n', len);
+    const void* nl = memrchr(cur.data.get(), '\n', cur.len);
     if (!nl) continue;
-    std::size_t cut = static_cast<std::size_t>(static_cast<const char*>(nl) - cur.data()) + 1;
-    std::string next(kPiece, '\0');
-    std::memcpy(next.data(), cur.data() + cut, len - cut);
-    cur.resize(cut);
+    std::size_t cut = static_cast<std::size_t>(static_cast<const char*>(nl) - cur.data.get()) + 1;
+    Piece next = parser.spare(kPiece);
+    std::memcpy(next.data.get(), cur.data.get() + cut, cur.len - cut);
+    next.len = cur.len - cut;
+    cur.len = cut;
     parser.push(std::move(cur));
     cur = std::move(next);
-    len -= cut;
   }
-  cur.resize(len);
   parser.push(std::move(cur));
   return parser.finish();
 }
@@ -428,12 +480,10 @@ Result<Snapshot> ProcSource::snapshot() {
   std::string path = fmt::format("/proc/{}/{}", pid_, opts_.read_smaps ? "smaps" : "maps");
   if (opts_.scan_guard_pages && pagemap_fd_ < 0)
     pagemap_fd_ = ::open(fmt::format("/proc/{}/pagemap", pid_).c_str(), O_RDONLY | O_CLOEXEC);
-  // The guard-page scan is a kernel page-table walk about as long as reading
-  // the map (some 15 ms each at 60,000 VMAs). With PAGEMAP_SCAN it needs no
-  // VMA list, so a second thread does it while this one reads and parses;
-  // measured at 60,000 VMAs, the two walks do not slow each other. Tried
-  // before and dropped: listing the VMAs with PROCMAP_QUERY in that thread
-  // (60,000 ioctls against the reader: twice as slow).
+  // The guard-page scan is a kernel page-table walk some two thirds as long
+  // as reading the map (10 and 15 ms of CPU at 60,000 VMAs). With
+  // PAGEMAP_SCAN it needs no VMA list, so a second thread does it while this
+  // one reads and parses; the two walks do not slow each other.
   used_scan_ioctl_ = false;
   std::future<std::optional<std::vector<AddressRange>>> guard_scan;
   if (opts_.scan_guard_pages && pagemap_fd_ >= 0 && opts_.use_pagemap_scan && scan_ioctl_supported_) {
@@ -540,15 +590,10 @@ Result<Snapshot> ProcSource::around(Addr a) {
 
   auto centre = query(a, true);
   if (!query_supported_) return snapshot();
-  Addr low_edge = a, high_edge = a;
+  Addr low_edge = a;
   if (centre) {
     window.emplace(centre->range.start, *centre);
-    if (centre->range.contains(a)) {
-      low_edge = centre->range.start;
-      high_edge = centre->range.end;
-    } else {
-      high_edge = centre->range.start;  // `a` is in the gap below it
-    }
+    if (centre->range.contains(a)) low_edge = centre->range.start;
   }
   // Two more above.
   Addr cursor = centre ? centre->range.end : 0;
@@ -567,7 +612,6 @@ Result<Snapshot> ProcSource::around(Addr a) {
     window.emplace(v->range.start, *v);
     cursor = v->range.start;
   }
-  (void)high_edge;
   if (!query_supported_) return snapshot();
 
   Snapshot s;
